@@ -1,0 +1,37 @@
+# MPCLLM_CUDA=AUTO builds the CUDA kernels whenever nvcc is found, so that a
+# kernel that stops compiling fails CI even on a machine without a GPU.
+set(MPCLLM_HAVE_CUDA OFF)
+if(NOT MPCLLM_CUDA STREQUAL "OFF")
+  if(NOT CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
+    set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
+  endif()
+  include(CheckLanguage)
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+      set(CMAKE_CUDA_ARCHITECTURES 90)
+    endif()
+    enable_language(CUDA)
+    set(MPCLLM_HAVE_CUDA ON)
+  elseif(MPCLLM_CUDA STREQUAL "ON")
+    message(FATAL_ERROR "MPCLLM_CUDA=ON but no CUDA compiler was found")
+  endif()
+endif()
+message(STATUS "mpcllm: CUDA kernels ${MPCLLM_HAVE_CUDA}")
+
+# mpcllm_library(NAME [DEPS lib...] [PUBLIC_LIBS lib...])
+# A static library from every .c file in the calling folder. DEPS are other
+# mpcllm libraries, and must follow the module arrows of DESIGN.md §10.
+function(mpcllm_library name)
+  cmake_parse_arguments(ARG "" "" "DEPS;PUBLIC_LIBS" ${ARGN})
+  file(GLOB srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*.c)
+  if(srcs)
+    add_library(${name} STATIC ${srcs})
+    target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR})
+    target_link_libraries(${name} PUBLIC ${ARG_DEPS} ${ARG_PUBLIC_LIBS})
+  else()  # a folder with headers only, so far
+    add_library(${name} INTERFACE)
+    target_include_directories(${name} INTERFACE ${PROJECT_SOURCE_DIR})
+    target_link_libraries(${name} INTERFACE ${ARG_DEPS} ${ARG_PUBLIC_LIBS})
+  endif()
+endfunction()
