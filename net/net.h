@@ -1,0 +1,104 @@
+/* net/net.h - the ZeroMQ transport behind mpc/'s channel interface.
+ *
+ * A net_t wraps one ZeroMQ context; every channel and listener is made from
+ * it, and inproc:// endpoints only reach within the same net_t. A channel is
+ * a ZMQ_PAIR socket carrying framed messages:
+ *
+ *   magic 'MPCF' u32 | version u16 | flags u16 | session [16] | seq u64 |
+ *   tag u32 | reserved u32 | depth u64 | len u64 | payload [len]
+ *
+ * all little-endian. The receiver checks each frame and refuses, with an
+ * error naming what was wrong, a bad magic or version, a length that does
+ * not match the message, another session than the channel's, another tag
+ * than the one expected, or a sequence number out of order.
+ *
+ * CurveZMQ is on unless net_opts_t.curve is 0 (the plaintext debug mode;
+ * CURVE does not run over inproc://). A connecting side pins the server's
+ * public key. A binding side with an allow-list directory installs a ZAP
+ * handler that admits only the public keys found there; without one, any
+ * client that knows the server's key may connect.
+ *
+ * Every blocking call gives up after opts.timeout_ms with MPC_EPEER and a
+ * clear reason (timeout, peer disconnected, CURVE handshake refused), never
+ * a hang. The optional shaping mode adds a one-way delay and a rate limit to
+ * every frame sent, to emulate LAN and WAN links on one machine.
+ */
+#ifndef NET_NET_H
+#define NET_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mpc/chan.h"
+#include "mpc/err.h"
+
+#define NET_KEY_BYTES 32
+#define NET_ERR_BYTES CHAN_ERR_BYTES
+
+typedef struct net net_t;
+typedef struct net_listener net_listener_t;
+
+typedef struct net_opts {
+    int curve;                              /* 1 (default): CurveZMQ; 0: plaintext debug */
+    uint8_t public_key[NET_KEY_BYTES];      /* own key pair, when curve */
+    uint8_t secret_key[NET_KEY_BYTES];
+    uint8_t server_key[NET_KEY_BYTES];      /* connecting side: the server's key, pinned */
+    const char *allow_dir;                  /* binding side: ZAP allow-list, or NULL */
+    int timeout_ms;                         /* per blocking call; default 30000 */
+    double delay_ms;                        /* shaping: added one-way delay; 0 = off */
+    double rate_mbit;                       /* shaping: rate limit in Mbit/s; 0 = off */
+} net_opts_t;
+
+/* Plaintext off, CURVE on, 30 s timeout, no shaping, zero keys. */
+void net_opts_default(net_opts_t *o);
+/* Zeroes the secret key in o. */
+void net_opts_wipe(net_opts_t *o);
+
+/* A new ZeroMQ context. NULL on failure. */
+net_t *net_new(void);
+/* Terminates the context; every channel and listener must be freed first.
+ * Accepts NULL and sets *n to NULL. */
+void net_free(net_t **n);
+
+/* A channel bound at endpoint (tcp://127.0.0.1:*, ipc://PATH or
+ * inproc://NAME); the resolved endpoint is net_chan_endpoint(). Returns NULL
+ * with the reason in err on failure. */
+chan_t *net_chan_bind(net_t *n, const char *endpoint, const net_opts_t *o, char *err);
+/* A channel connected to endpoint. Connecting is asynchronous in ZeroMQ: a
+ * wrong key or an absent peer shows up as an error on the first recv. */
+chan_t *net_chan_connect(net_t *n, const char *endpoint, const net_opts_t *o, char *err);
+/* The endpoint a bound channel resolved to (the port chosen for ":*"). */
+const char *net_chan_endpoint(const chan_t *c);
+
+/* A rendezvous point for many sessions (ZMQ_ROUTER at endpoint). Each
+ * client dials it with a hello payload; net_accept binds a fresh channel for
+ * that client on an ephemeral port of the listener's host, with the same
+ * keys and allow-list, and answers the client with its endpoint. */
+net_listener_t *net_listen(net_t *n, const char *endpoint, const net_opts_t *o, char *err);
+void net_listener_free(net_listener_t **l);
+const char *net_listener_endpoint(const net_listener_t *l);
+/* Waits up to timeout_ms (-1: forever) for a client. On success returns its
+ * channel and copies its hello (up to cap bytes) to hello, its length to
+ * *len. Returns NULL with err set on timeout or failure; a timeout sets
+ * *len to 0 and err to "timeout". */
+chan_t *net_accept(net_listener_t *l, int timeout_ms, void *hello, size_t cap, size_t *len,
+                   char *err);
+/* Dials a listener with a hello, then connects to the channel it assigns. */
+chan_t *net_dial(net_t *n, const char *endpoint, const net_opts_t *o, const void *hello,
+                 size_t len, char *err);
+
+/* --- CurveZMQ key files ------------------------------------------------- */
+
+/* Writes DIR/public.key (Z85, mode 0644) and DIR/secret.key (Z85, mode 0600)
+ * for a fresh key pair; creates DIR (0700) if missing. Refuses to overwrite
+ * existing keys. */
+mpc_err_t net_keygen(const char *dir, char *err);
+/* Loads the key pair from DIR into pub and sec. A secret key file readable
+ * by group or others is refused. The file buffer is zeroed after use. */
+mpc_err_t net_key_load(const char *dir, uint8_t pub[NET_KEY_BYTES], uint8_t sec[NET_KEY_BYTES],
+                       char *err);
+/* Loads one public key from FILE (or from DIR/public.key when FILE is a
+ * directory). */
+mpc_err_t net_key_load_public(const char *file, uint8_t pub[NET_KEY_BYTES], char *err);
+
+#endif
