@@ -1,0 +1,276 @@
+/* protocols/matmul.c - products with the one-sided weight mask and with
+ * mask-reused fixed operands. */
+#include "protocols/matmul.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/ring.h"
+#include "protocols/trunc.h"
+
+#define WMASK_TAG CHAN_TAG('w', 'm', 's', 'k')
+#define MATMUL_TAG CHAN_TAG('m', 'm', 'u', 'l')
+#define FIXOPEN_TAG CHAN_TAG('f', 'x', 'o', 'p')
+#define FIXMUL_TAG CHAN_TAG('f', 'x', 'm', 'l')
+
+static void wipe_free(uint64_t **p, size_t n)
+{
+    if (*p) {
+        sodium_memzero(*p, n * sizeof **p);
+        free(*p);
+        *p = NULL;
+    }
+}
+
+/* B for weight id, keyed in P0's seed (shared by P0 and the dealer only). */
+static mpc_err_t weight_mask(uint64_t *b, const uint8_t *p0_seed, uint32_t id, size_t n)
+{
+    prg_t *p = prg_new(p0_seed, TAPE_STREAM_KEYED | id);
+    if (!p) return MPC_ENOMEM;
+    prg_u64(p, b, n);
+    prg_free(&p);
+    return MPC_OK;
+}
+
+mpc_err_t matmul_weight_gen(mpc_ctx_t *ctx, matmul_weight_t *wt, uint32_t id, size_t rows,
+                            size_t cols)
+{
+    memset(wt, 0, sizeof *wt);
+    wt->id = id;
+    wt->rows = rows;
+    wt->cols = cols;
+    wt->b = malloc(rows * cols * sizeof *wt->b);
+    if (!wt->b || weight_mask(wt->b, tape_seed(ctx->tape[0]), id, rows * cols))
+        return mpc_fail(ctx, MPC_ENOMEM, "weight mask %u: out of memory", id);
+    return MPC_OK;
+}
+
+mpc_err_t matmul_weight_eval(mpc_ctx_t *ctx, matmul_weight_t *wt, const uint64_t *W, uint32_t id,
+                             size_t rows, size_t cols)
+{
+    size_t n = rows * cols;
+    memset(wt, 0, sizeof *wt);
+    wt->id = id;
+    wt->rows = rows;
+    wt->cols = cols;
+    mpc_phase_t phase = ctx->stats.phase;
+    stats_phase(&ctx->stats, PHASE_SETUP);
+    stats_push(&ctx->stats, "weight_mask");
+    mpc_err_t e = MPC_OK;
+    if (ctx->party == MPC_P0) {
+        MPC_ASSERT(W);
+        wt->w = malloc(n * sizeof *wt->w);
+        wt->b = malloc(n * sizeof *wt->b);
+        uint64_t *f = malloc(n * sizeof *f);
+        if (!wt->w || !wt->b || !f || weight_mask(wt->b, tape_seed(ctx->tape[0]), id, n)) {
+            free(f);
+            e = mpc_fail(ctx, MPC_ENOMEM, "weight %u: out of memory", id);
+            goto out;
+        }
+        memcpy(wt->w, W, n * sizeof *W);
+        for (size_t i = 0; i < n; i++) f[i] = W[i] - wt->b[i];
+        e = mpc_send(ctx, WMASK_TAG, f, n * sizeof *f);
+        free(f); /* F = W - B is what P1 receives anyway: no secret to wipe */
+    } else {
+        wt->f = malloc(n * sizeof *wt->f);
+        if (!wt->f) {
+            e = mpc_fail(ctx, MPC_ENOMEM, "weight %u: out of memory", id);
+            goto out;
+        }
+        e = mpc_recv(ctx, WMASK_TAG, wt->f, n * sizeof *wt->f);
+    }
+out:
+    stats_pop(&ctx->stats);
+    stats_phase(&ctx->stats, phase);
+    return e;
+}
+
+void matmul_weight_free(matmul_weight_t *wt)
+{
+    size_t n = wt->rows * wt->cols;
+    wipe_free(&wt->w, n);
+    wipe_free(&wt->b, n);
+    wipe_free(&wt->f, n);
+}
+
+static size_t out_words(matmul_weight_t *const *ws, int nw, size_t m)
+{
+    size_t t = 0;
+    for (int j = 0; j < nw; j++) t += m * ws[j]->rows;
+    return t;
+}
+
+mpc_err_t matmul_gen(mpc_ctx_t *ctx, matmul_weight_t *const *ws, int nw, size_t m, int f,
+                     uint64_t site)
+{
+    MPC_ASSERT(nw >= 1);
+    size_t k = ws[0]->cols;
+    stats_push(&ctx->stats, "matmul");
+    arena_mark_t mk = arena_mark(&ctx->arena);
+    size_t maxr = 0;
+    for (int j = 0; j < nw; j++) {
+        MPC_ASSERT(ws[j]->cols == k);
+        if (ws[j]->rows > maxr) maxr = ws[j]->rows;
+    }
+    uint64_t *A = arena_alloc(&ctx->arena, m * k * sizeof *A);
+    uint64_t *C = arena_alloc(&ctx->arena, m * maxr * sizeof *C);
+    mpc_err_t e = MPC_OK;
+    if (!A || !C) {
+        e = mpc_fail(ctx, MPC_ENOMEM, "matmul_gen: out of memory");
+        goto out;
+    }
+    prg_u64(deal_prg(ctx, MPC_P1), A, m * k); /* A: known to P1 and the dealer */
+    for (int j = 0; j < nw && !e; j++) {
+        ring_gemm_nt(C, A, ws[j]->b, m, ws[j]->rows, k, 0);
+        e = deal_share(ctx, C, m * ws[j]->rows);
+    }
+    sodium_memzero(A, m * k * sizeof *A);
+    if (!e && f > 0) e = trunc_gen(ctx, out_words(ws, nw, m), f, site);
+out:
+    arena_reset(&ctx->arena, mk);
+    stats_pop(&ctx->stats);
+    return e;
+}
+
+mpc_err_t matmul_eval(mpc_ctx_t *ctx, uint64_t *const *y, const uint64_t *x,
+                      matmul_weight_t *const *ws, int nw, size_t m, int f, uint64_t site)
+{
+    MPC_ASSERT(nw >= 1);
+    size_t k = ws[0]->cols;
+    stats_push(&ctx->stats, "matmul");
+    arena_mark_t mk = arena_mark(&ctx->arena);
+    size_t total = out_words(ws, nw, m);
+    uint64_t *E = arena_alloc(&ctx->arena, m * k * sizeof *E);
+    uint64_t *cat = nw > 1 && f > 0 ? arena_alloc(&ctx->arena, total * sizeof *cat) : NULL;
+    mpc_err_t e = MPC_OK;
+    if (!E || (nw > 1 && f > 0 && !cat)) {
+        e = mpc_fail(ctx, MPC_ENOMEM, "matmul_eval: out of memory");
+        goto out;
+    }
+    if (ctx->party == MPC_P1) {
+        prg_u64(mpc_corr_prg(ctx), E, m * k); /* A */
+        for (size_t i = 0; i < m * k; i++) E[i] = x[i] - E[i];
+    }
+    for (int j = 0; j < nw && !e; j++) e = mpc_corr_share(ctx, y[j], m * ws[j]->rows); /* C */
+    if (e) goto out;
+    if (ctx->party == MPC_P1) {
+        e = mpc_send(ctx, MATMUL_TAG, E, m * k * sizeof *E);
+        for (int j = 0; j < nw && !e; j++) ring_gemm_nt(y[j], x, ws[j]->f, m, ws[j]->rows, k, 1);
+    } else {
+        e = mpc_recv(ctx, MATMUL_TAG, E, m * k * sizeof *E);
+        for (int j = 0; j < nw && !e; j++) {
+            ring_gemm_nt(y[j], x, ws[j]->w, m, ws[j]->rows, k, 1);
+            ring_gemm_nt(y[j], E, ws[j]->b, m, ws[j]->rows, k, 1);
+        }
+    }
+    sodium_memzero(E, m * k * sizeof *E);
+    if (e || f <= 0) goto out;
+    if (nw == 1) {
+        e = trunc_eval(ctx, y[0], y[0], total, f, site);
+    } else {
+        /* One truncation over all outputs: one opening, one round. */
+        size_t o = 0;
+        for (int j = 0; j < nw; j++, o += m * ws[j - 1]->rows)
+            memcpy(cat + o, y[j], m * ws[j]->rows * sizeof *cat);
+        e = trunc_eval(ctx, cat, cat, total, f, site);
+        o = 0;
+        for (int j = 0; j < nw && !e; j++, o += m * ws[j - 1]->rows)
+            memcpy(y[j], cat + o, m * ws[j]->rows * sizeof *cat);
+    }
+out:
+    arena_reset(&ctx->arena, mk);
+    stats_pop(&ctx->stats);
+    return e;
+}
+
+mpc_err_t matmul_fixed_gen(mpc_ctx_t *ctx, matmul_fixed_t *y, size_t rows, size_t cols)
+{
+    memset(y, 0, sizeof *y);
+    y->rows = rows;
+    y->cols = cols;
+    y->b = malloc(rows * cols * sizeof *y->b);
+    if (!y->b) return mpc_fail(ctx, MPC_ENOMEM, "fixed operand: out of memory");
+    deal_rand(ctx, y->b, rows * cols);
+    return MPC_OK;
+}
+
+mpc_err_t matmul_fixed_eval(mpc_ctx_t *ctx, matmul_fixed_t *y, const uint64_t *Y, size_t rows,
+                            size_t cols)
+{
+    size_t n = rows * cols;
+    memset(y, 0, sizeof *y);
+    y->rows = rows;
+    y->cols = cols;
+    y->b = malloc(n * sizeof *y->b);
+    y->f = malloc(n * sizeof *y->f);
+    if (!y->b || !y->f) return mpc_fail(ctx, MPC_ENOMEM, "fixed operand: out of memory");
+    stats_push(&ctx->stats, "fixed_open");
+    mpc_corr_rand(ctx, y->b, n);
+    for (size_t i = 0; i < n; i++) y->f[i] = Y[i] - y->b[i];
+    mpc_err_t e = mpc_open(ctx, FIXOPEN_TAG, y->f, y->f, n);
+    stats_pop(&ctx->stats);
+    return e;
+}
+
+void matmul_fixed_free(matmul_fixed_t *y)
+{
+    size_t n = y->rows * y->cols;
+    wipe_free(&y->b, n);
+    wipe_free(&y->f, n);
+}
+
+mpc_err_t matmul_fixed_mul_gen(mpc_ctx_t *ctx, const matmul_fixed_t *y, size_t m, int trans)
+{
+    size_t inner = trans ? y->cols : y->rows, outer = trans ? y->rows : y->cols;
+    stats_push(&ctx->stats, "fixed_mul");
+    arena_mark_t mk = arena_mark(&ctx->arena);
+    uint64_t *A = arena_alloc(&ctx->arena, m * inner * sizeof *A);
+    uint64_t *C = arena_alloc(&ctx->arena, m * outer * sizeof *C);
+    mpc_err_t e = MPC_OK;
+    if (!A || !C) {
+        e = mpc_fail(ctx, MPC_ENOMEM, "fixed_mul_gen: out of memory");
+        goto out;
+    }
+    deal_rand(ctx, A, m * inner);
+    if (trans)
+        ring_gemm_nt(C, A, y->b, m, outer, inner, 0);
+    else
+        ring_gemm_nn(C, A, y->b, m, outer, inner, 0);
+    e = deal_share(ctx, C, m * outer);
+out:
+    arena_reset(&ctx->arena, mk);
+    stats_pop(&ctx->stats);
+    return e;
+}
+
+mpc_err_t matmul_fixed_mul_eval(mpc_ctx_t *ctx, uint64_t *Z, const uint64_t *X,
+                                const matmul_fixed_t *y, size_t m, int trans)
+{
+    size_t inner = trans ? y->cols : y->rows, outer = trans ? y->rows : y->cols;
+    stats_push(&ctx->stats, "fixed_mul");
+    arena_mark_t mk = arena_mark(&ctx->arena);
+    uint64_t *A = arena_alloc(&ctx->arena, 2 * m * inner * sizeof *A);
+    mpc_err_t e = MPC_OK;
+    if (!A) {
+        e = mpc_fail(ctx, MPC_ENOMEM, "fixed_mul_eval: out of memory");
+        goto out;
+    }
+    uint64_t *E = A + m * inner;
+    mpc_corr_rand(ctx, A, m * inner);
+    e = mpc_corr_share(ctx, Z, m * outer); /* C */
+    if (e) goto out;
+    for (size_t i = 0; i < m * inner; i++) E[i] = X[i] - A[i];
+    e = mpc_open(ctx, FIXMUL_TAG, E, E, m * inner);
+    if (e) goto out;
+    /* Z = C + E B_i + A_i F + [P0] E F, in the layout asked for. */
+    void (*gemm)(uint64_t *, const uint64_t *, const uint64_t *, size_t, size_t, size_t, int) =
+        trans ? ring_gemm_nt : ring_gemm_nn;
+    gemm(Z, E, y->b, m, outer, inner, 1);
+    gemm(Z, A, y->f, m, outer, inner, 1);
+    if (ctx->party == MPC_P0) gemm(Z, E, y->f, m, outer, inner, 1);
+out:
+    arena_reset(&ctx->arena, mk);
+    stats_pop(&ctx->stats);
+    return e;
+}
