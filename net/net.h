@@ -34,6 +34,9 @@
 
 #define NET_KEY_BYTES 32
 #define NET_ERR_BYTES CHAN_ERR_BYTES
+/* The largest payload a frame may carry (1 GiB); a sender refuses more, and
+ * a receiver drops a connection that sends more. */
+#define NET_MAX_PAYLOAD ((size_t)1 << 30)
 
 typedef struct net net_t;
 typedef struct net_listener net_listener_t;

@@ -1,0 +1,290 @@
+/* net/net_listen.c - the rendezvous: one well-known endpoint, a fresh
+ * channel per client.
+ *
+ * The listener is a ZMQ_ROUTER; a client dials it from a ZMQ_DEALER with one
+ * frame (tag 'helo', sequence 0, no session) carrying its hello. net_accept
+ * binds a new PAIR channel for that client, with the listener's keys,
+ * allow-list, timeout and shaping, and answers with its endpoint (tag
+ * 'chan'), or with a reason (tag 'fail') if it will not serve the client.
+ * The client then connects to that endpoint and drops the DEALER.
+ *
+ * Fresh endpoints: tcp:// listeners give an ephemeral port on the same
+ * interface, and the client joins the port to the host it dialed, because
+ * the listener may be bound to a wildcard address it cannot hand out; ipc://
+ * listeners give PATH.N next to their own path, inproc:// ones NAME.N.
+ *
+ * A malformed or over-long hello is answered with 'fail' and never ends a
+ * net_accept: one bad client must not stop a server from accepting others.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zmq.h>
+
+#include "net/net_impl.h"
+
+struct net_listener {
+    net_t *net;
+    net_sock_t sock;  /* ZMQ_ROUTER */
+    net_opts_t opts;  /* for the channels it binds; allow_dir points to allow */
+    char *allow;
+    char endpoint[NET_ENDPOINT_BYTES];
+    uint64_t accepted; /* numbers fresh ipc and inproc endpoints */
+};
+
+static const uint8_t no_session[CHAN_SESSION_BYTES];
+
+/* A rendezvous frame (tag, sequence 0, no session) holding len bytes, sent on
+ * s, after an identity frame when id is not NULL. */
+static int send_frame(void *s, const zmq_msg_t *id, uint32_t tag, const void *buf, size_t len,
+                      int flags)
+{
+    zmq_msg_t m;
+    if (zmq_msg_init_size(&m, NET_HDR_BYTES + len) != 0) return -1;
+    net_frame_hdr_t h = {.tag = tag, .len = len};
+    uint8_t *p = zmq_msg_data(&m);
+    net_frame_put(p, &h);
+    if (len) memcpy(p + NET_HDR_BYTES, buf, len);
+    if (id && zmq_send(s, zmq_msg_data((zmq_msg_t *)id), zmq_msg_size((zmq_msg_t *)id),
+                       ZMQ_SNDMORE | flags) < 0) {
+        zmq_msg_close(&m);
+        return -1;
+    }
+    if (zmq_msg_send(&m, s, flags) < 0) {
+        zmq_msg_close(&m);
+        return -1;
+    }
+    return 0;
+}
+
+/* Answers one client with 'fail'. A client that is gone, or whose queue is
+ * full, misses the answer and times out on its own. */
+static void refuse(net_listener_t *l, const zmq_msg_t *id, const char *why)
+{
+    send_frame(l->sock.s, id, NET_TAG_REFUSE, why, strlen(why), ZMQ_DONTWAIT);
+}
+
+net_listener_t *net_listen(net_t *n, const char *endpoint, const net_opts_t *o, char *err)
+{
+    if (!n || !o) {
+        net_fail(err, MPC_EARG, "no net context or no options");
+        return NULL;
+    }
+    net_listener_t *l = calloc(1, sizeof *l);
+    if (!l) {
+        net_fail(err, MPC_ENOMEM, "out of memory");
+        return NULL;
+    }
+    l->net = n;
+    l->opts = *o;
+    l->opts.allow_dir = NULL;
+    if (o->allow_dir && !(l->allow = strdup(o->allow_dir))) {
+        net_fail(err, MPC_ENOMEM, "out of memory");
+        net_listener_free(&l);
+        return NULL;
+    }
+    l->opts.allow_dir = l->allow;
+    size_t elen = sizeof l->endpoint;
+    if (net_sock_open(&l->sock, n, ZMQ_ROUTER, 0, endpoint, &l->opts, err) ||
+        net_sock_attach(&l->sock, endpoint, err) ||
+        zmq_getsockopt(l->sock.s, ZMQ_LAST_ENDPOINT, l->endpoint, &elen) != 0) {
+        net_listener_free(&l);
+        return NULL;
+    }
+    return l;
+}
+
+void net_listener_free(net_listener_t **lp)
+{
+    if (!lp || !*lp) return;
+    net_listener_t *l = *lp;
+    net_sock_close(&l->sock);
+    net_opts_wipe(&l->opts);
+    free(l->allow);
+    free(l);
+    *lp = NULL;
+}
+
+const char *net_listener_endpoint(const net_listener_t *l)
+{
+    return l->endpoint;
+}
+
+/* The endpoint to bind the next client's channel at (see the top).
+ * Returns 0, or -1 when it would be too long. */
+static int fresh_endpoint(net_listener_t *l, char out[NET_ENDPOINT_BYTES])
+{
+    int w;
+    if (strncmp(l->endpoint, "tcp://", 6) == 0) {
+        int host = (int)(strrchr(l->endpoint, ':') - l->endpoint);
+        w = snprintf(out, NET_ENDPOINT_BYTES, "%.*s:*", host, l->endpoint);
+    } else {
+        w = snprintf(out, NET_ENDPOINT_BYTES, "%s.%llu", l->endpoint,
+                     (unsigned long long)++l->accepted);
+    }
+    return w > 0 && w < NET_ENDPOINT_BYTES ? 0 : -1;
+}
+
+/* Receives one request: its identity into id and its body into body.
+ * Returns 0, or -1 when the request had another shape (dropped). */
+static int recv_request(void *s, zmq_msg_t *id, zmq_msg_t *body)
+{
+    int frames = 0, more = 1;
+    while (more) {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, s, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&m);
+            break;
+        }
+        more = zmq_msg_more(&m);
+        if (frames == 0) zmq_msg_move(id, &m);
+        if (frames == 1) zmq_msg_move(body, &m);
+        zmq_msg_close(&m);
+        frames++;
+    }
+    return frames == 2 ? 0 : -1;
+}
+
+/* Serves one waiting request. Returns 1 with the client's channel in *c, 0
+ * when the request was refused or dropped, or -1 (err set) when this side
+ * could not open a channel. */
+static int serve_request(net_listener_t *l, void *hello, size_t cap, size_t *len, chan_t **c,
+                         char *err)
+{
+    zmq_msg_t id, body;
+    zmq_msg_init(&id);
+    zmq_msg_init(&body);
+    int rc = 0;
+    net_frame_hdr_t h;
+    char why[NET_ERR_BYTES];
+    if (recv_request(l->sock.s, &id, &body) != 0) {
+        /* not a dialer: nobody to answer */
+    } else if (net_frame_check(zmq_msg_data(&body), zmq_msg_size(&body), no_session, 0, &h,
+                               why) != MPC_OK) {
+        refuse(l, &id, why);
+    } else if (h.tag != NET_TAG_HELLO) {
+        refuse(l, &id, "expected a hello");
+    } else if (h.len > cap) {
+        snprintf(why, sizeof why, "a hello of %zu bytes is longer than the %zu accepted",
+                 (size_t)h.len, cap);
+        refuse(l, &id, why);
+    } else {
+        char ep[NET_ENDPOINT_BYTES];
+        if (fresh_endpoint(l, ep) != 0)
+            net_fail(err, MPC_EARG, "the channel endpoint for %s is too long", l->endpoint);
+        else
+            *c = net_chan_bind(l->net, ep, &l->opts, err);
+        if (!*c) {
+            refuse(l, &id, "the server could not open a channel");
+            rc = -1;
+        } else {
+            const char *bound = net_chan_endpoint(*c);
+            send_frame(l->sock.s, &id, NET_TAG_ASSIGN, bound, strlen(bound), ZMQ_DONTWAIT);
+            if (h.len)
+                memcpy(hello, (const uint8_t *)zmq_msg_data(&body) + NET_HDR_BYTES, h.len);
+            if (len) *len = h.len;
+            rc = 1;
+        }
+    }
+    zmq_msg_close(&id);
+    zmq_msg_close(&body);
+    return rc;
+}
+
+chan_t *net_accept(net_listener_t *l, int timeout_ms, void *hello, size_t cap, size_t *len,
+                   char *err)
+{
+    if (len) *len = 0;
+    uint64_t deadline = timeout_ms < 0 ? 0 : net_now_ns() + (uint64_t)timeout_ms * 1000000u;
+    for (;;) {
+        long wait = -1;
+        if (timeout_ms >= 0) {
+            uint64_t now = net_now_ns();
+            wait = now >= deadline ? 0 : (long)((deadline - now + 999999) / 1000000);
+        }
+        zmq_pollitem_t it = {l->sock.s, 0, ZMQ_POLLIN, 0};
+        int rc = zmq_poll(&it, 1, wait);
+        net_sock_events(&l->sock); /* only drained: clients come and go */
+        if (rc < 0 && errno != EINTR) {
+            net_fail(err, MPC_EIO, "poll failed: %s", zmq_strerror(errno));
+            return NULL;
+        }
+        if (rc > 0) {
+            chan_t *c = NULL;
+            int served = serve_request(l, hello, cap, len, &c, err);
+            if (served > 0) return c;
+            if (served < 0) return NULL;
+        }
+        if (timeout_ms >= 0 && net_now_ns() >= deadline) {
+            net_fail(err, MPC_EPEER, "timeout");
+            return NULL;
+        }
+    }
+}
+
+/* The endpoint of the assigned channel: for tcp://, the port the listener
+ * gave joined to the host we dialed. Returns 0, or -1 when the answer does
+ * not fit the transport we dialed. */
+static int assigned_endpoint(const char *dialed, const char *given, char out[NET_ENDPOINT_BYTES])
+{
+    size_t scheme = (size_t)(strstr(dialed, "://") - dialed) + 3;
+    if (strncmp(given, dialed, scheme) != 0) return -1;
+    if (strncmp(dialed, "tcp://", 6) != 0) {
+        snprintf(out, NET_ENDPOINT_BYTES, "%s", given);
+        return 0;
+    }
+    const char *port = strrchr(given, ':');
+    const char *host_end = strrchr(dialed, ':');
+    if (!port || !host_end || port < given + scheme || host_end < dialed + scheme) return -1;
+    int w = snprintf(out, NET_ENDPOINT_BYTES, "%.*s%s", (int)(host_end - dialed), dialed, port);
+    return w > 0 && w < NET_ENDPOINT_BYTES ? 0 : -1;
+}
+
+chan_t *net_dial(net_t *n, const char *endpoint, const net_opts_t *o, const void *hello,
+                 size_t len, char *err)
+{
+    if (!n) {
+        net_fail(err, MPC_EARG, "no net context");
+        return NULL;
+    }
+    if (len > NET_MAX_PAYLOAD) {
+        net_fail(err, MPC_EARG, "a hello of %zu bytes is too long", len);
+        return NULL;
+    }
+    net_sock_t k;
+    mpc_err_t e = net_sock_open(&k, n, ZMQ_DEALER, 1, endpoint, o, err);
+    if (e) return NULL;
+    e = net_sock_attach(&k, endpoint, err);
+    /* A DEALER that connects queues at once: the hello waits for the link. */
+    if (!e && send_frame(k.s, NULL, NET_TAG_HELLO, hello, len, ZMQ_DONTWAIT) != 0)
+        e = net_fail(err, MPC_EIO, "cannot send the hello: %s", zmq_strerror(errno));
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    while (!e && zmq_msg_recv(&m, k.s, ZMQ_DONTWAIT) < 0) {
+        if (errno == EAGAIN)
+            e = net_sock_wait(&k, ZMQ_POLLIN, "waiting for the listener to assign a channel", err);
+        else if (errno != EINTR)
+            e = net_fail(err, MPC_EIO, "cannot receive from the listener: %s",
+                         zmq_strerror(errno));
+    }
+    char given[NET_ENDPOINT_BYTES], ep[NET_ENDPOINT_BYTES];
+    net_frame_hdr_t h;
+    if (!e)
+        e = net_frame_check(zmq_msg_data(&m), zmq_msg_size(&m), no_session, 0, &h, err);
+    if (!e && (h.tag == NET_TAG_ASSIGN || h.tag == NET_TAG_REFUSE) && h.len < sizeof given) {
+        memcpy(given, (const uint8_t *)zmq_msg_data(&m) + NET_HDR_BYTES, h.len);
+        given[h.len] = '\0';
+        if (h.tag == NET_TAG_REFUSE)
+            e = net_fail(err, MPC_EPEER, "the listener refused us: %s", given);
+        else if (assigned_endpoint(endpoint, given, ep) != 0)
+            e = net_fail(err, MPC_EFORMAT, "the listener assigned a bad endpoint '%s'", given);
+    } else if (!e) {
+        e = net_fail(err, MPC_EFORMAT, "the listener answered with something else");
+    }
+    zmq_msg_close(&m);
+    net_sock_close(&k);
+    return e ? NULL : net_chan_connect(n, ep, o, err);
+}
