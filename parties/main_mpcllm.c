@@ -1,0 +1,269 @@
+/* parties/main_mpcllm.c - mpcllm: the one-command front door.
+ *
+ *   mpcllm generate ...   a generation; --engine float runs the plaintext
+ *                         reference in this process
+ *   mpcllm demo ...       dealer, server and client as three processes on
+ *                         loopback with CurveZMQ, running the private
+ *                         matrix-vector product
+ *
+ * All roles on one machine protect nothing from each other: this is a
+ * demonstration and a measurement, not a private deployment (DESIGN.md §2).
+ */
+#include <getopt.h>
+#include <math.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mpc/fxp.h"
+#include "parties/cli.h"
+#include "parties/launch.h"
+#include "parties/party_plain.h"
+
+static const char *prog = "mpcllm";
+
+static void usage(void)
+{
+    printf("usage: mpcllm generate [options]   a generation (see mpcllm generate --help)\n"
+           "       mpcllm demo [options]       a private product across three processes\n"
+           "       mpcllm --help\n"
+           "\n"
+           "All roles started by this command run on this machine and protect nothing from\n"
+           "each other: it demonstrates and measures. For privacy run mpcllm-dealer,\n"
+           "mpcllm-server and mpcllm-client on separate hosts.\n");
+}
+
+static void usage_generate(void)
+{
+    printf("usage: mpcllm generate [--model PATH] [--tokenizer PATH] [--prompt TEXT] [--steps N]\n"
+           "                       [--engine secure|fixed|float] [--policy NAME] [--budget R]\n"
+           "                       [--static-keep S] [--clusters A,B] [--frac-bits F]\n"
+           "                       [--early-stop] [--pad-to N] [--reveal-logits]\n"
+           "                       [--test-seed S] [--seed S] [--timeout SEC] [--json]\n"
+           "\n"
+           "Greedy generation on a llama2.c checkpoint (default stories260K: models/ here,\n"
+           "then ../shared/models/). stdout carries the text exactly as llama2.c's run.c\n"
+           "prints it; status goes to stderr; --json prints one JSON object instead.\n"
+           "\n"
+           "  --engine float   the float reference (matches run.c token for token)\n"
+           "  --engine fixed   the fixed-point plain engine (not built yet)\n"
+           "  --engine secure  the two-party engine (not built yet; try `mpcllm demo`)\n"
+           "  --steps N        positions, the prompt's included (default 256)\n"
+           "  --policy NAME    full (default), streaming, h2o, snapkv, tova, cake, d2o,\n"
+           "                   quest, mpcache; --budget R in (0,1] (default 0.25);\n"
+           "                   mpcache also --static-keep S (default 0.5, R <= S) and\n"
+           "                   --clusters A,B (default 32,16)\n");
+}
+
+static void usage_demo(void)
+{
+    printf("usage: mpcllm demo [--d N] [--timeout SEC] [--test-seed S] [--json]\n"
+           "\n"
+           "Starts mpcllm-dealer, mpcllm-server and mpcllm-client as separate processes on\n"
+           "127.0.0.1 with fresh CurveZMQ keys, and computes the client's secret vector\n"
+           "times the server's secret d x d matrix (default d = 768); only the client\n"
+           "learns the product, which it checks against the plaintext. The roles share\n"
+           "this machine, so nothing is private between them: a demo of the machinery.\n");
+}
+
+static double parse_ratio(const char *flag, const char *s)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !(v > 0) || v > 1)
+        cli_usage_error(prog, "%s wants a number in (0, 1], got '%s'", flag, s);
+    return v;
+}
+
+static int cmd_generate(int argc, char **argv)
+{
+    const char *model = NULL, *tokenizer = NULL, *prompt = "", *engine = "secure",
+               *policy = "full";
+    int steps = 256, json = 0;
+    double budget = 0.25, keep = 0.5;
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'},      {"tokenizer", required_argument, 0, 'z'},
+        {"prompt", required_argument, 0, 'i'},     {"steps", required_argument, 0, 'n'},
+        {"engine", required_argument, 0, 'e'},     {"policy", required_argument, 0, 'P'},
+        {"budget", required_argument, 0, 'b'},     {"static-keep", required_argument, 0, 'S'},
+        {"clusters", required_argument, 0, 'c'},   {"frac-bits", required_argument, 0, 'f'},
+        {"early-stop", no_argument, 0, 'E'},       {"pad-to", required_argument, 0, 'p'},
+        {"reveal-logits", no_argument, 0, 'L'},    {"test-seed", required_argument, 0, 'T'},
+        {"seed", required_argument, 0, 's'},       {"timeout", required_argument, 0, 't'},
+        {"json", no_argument, 0, 'j'},             {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model = optarg; break;
+        case 'z': tokenizer = optarg; break;
+        case 'i': prompt = optarg; break;
+        case 'n': steps = (int)cli_u64(prog, "--steps", optarg, 1, 1 << 20); break;
+        case 'e': engine = optarg; break;
+        case 'P': policy = optarg; break;
+        case 'b': budget = parse_ratio("--budget", optarg); break;
+        case 'S': keep = parse_ratio("--static-keep", optarg); break;
+        case 'c': {
+            unsigned a, b;
+            char tail;
+            if (sscanf(optarg, "%u,%u%c", &a, &b, &tail) != 2 || !a || !b || b > a)
+                cli_usage_error(prog, "--clusters wants A,B with A >= B >= 1, got '%s'", optarg);
+            break;
+        }
+        case 'f': cli_u64(prog, "--frac-bits", optarg, FXP_FRAC_BITS_MIN, FXP_FRAC_BITS_MAX); break;
+        case 'p': cli_u64(prog, "--pad-to", optarg, 1, 1 << 20); break;
+        case 's': cli_u64(prog, "--seed", optarg, 0, UINT64_MAX); break;
+        case 't': cli_timeout_ms(prog, optarg); break;
+        case 'E': case 'L': case 'T': break;
+        case 'j': json = 1; break;
+        case 'h': usage_generate(); return CLI_OK;
+        default: cli_usage_error(prog, "unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) cli_usage_error(prog, "unexpected argument '%s'", argv[optind]);
+    static const char *policies[] = {"full", "streaming", "h2o", "snapkv", "tova",
+                                     "cake", "d2o",       "quest", "mpcache"};
+    int known = 0;
+    for (size_t i = 0; i < sizeof policies / sizeof *policies; i++) known |= !strcmp(policy, policies[i]);
+    if (!known) cli_usage_error(prog, "unknown --policy '%s'", policy);
+    if (!strcmp(policy, "mpcache") && budget > keep)
+        cli_usage_error(prog, "mpcache needs --budget R <= --static-keep S (got %g > %g)", budget, keep);
+    if (strcmp(engine, "float") && strcmp(engine, "fixed") && strcmp(engine, "secure"))
+        cli_usage_error(prog, "--engine is secure, fixed or float, not '%s'", engine);
+    if (strcmp(engine, "float"))
+        cli_fail(prog, "--engine %s is not built yet: the fixed-point and secure transformer "
+                       "engines come next; run --engine float, or `mpcllm demo` for a private "
+                       "product across three processes", engine);
+    if (strcmp(policy, "full"))
+        cli_fail(prog, "--policy %s is not wired into the engines yet; use --policy full", policy);
+
+    plain_opts_t o = {.model_path = model, .tokenizer_path = tokenizer, .prompt = prompt,
+                      .steps = steps, .out = json ? NULL : stdout};
+    plain_result_t r = {0};
+    char err[CHAN_ERR_BYTES];
+    mpc_err_t e = plain_generate(&o, &r, err);
+    if (e) cli_fail(prog, "%s", err);
+    if (json) {
+        printf("{\"text\":\"");
+        for (size_t i = 0; i < r.text_len; i++) {
+            unsigned char ch = (unsigned char)r.text[i];
+            if (ch == '"' || ch == '\\') printf("\\%c", ch);
+            else if (ch < 0x20) printf("\\u%04x", ch);
+            else putchar(ch);
+        }
+        printf("\",\"tokens\":[");
+        for (int i = 0; i < r.n_tokens; i++) printf("%s%d", i ? "," : "", r.tokens[i]);
+        printf("],\"prompt_tokens\":%d,\"generated_tokens\":%d,\"engine\":\"float\","
+               "\"policy\":\"%s\",\"budget\":%g,\"online_bytes\":0,\"offline_bytes\":0,"
+               "\"setup_bytes\":0,\"rounds\":0,\"setup_s\":0,\"prefill_s\":%.6f,"
+               "\"decode_s_per_token\":%.6g,\"attended_tokens\":[",
+               r.n_prompt, r.n_tokens, policy, strcmp(policy, "full") ? budget : 1.0, r.prefill_s,
+               r.decode_s_per_token);
+        for (int i = 0; i < r.n_steps; i++) printf("%s%ld", i ? "," : "", r.attended[i]);
+        printf("]}\n");
+    } else {
+        fprintf(stderr, "achieved tok/s: %f (float engine, %d prompt tokens, %d generated)\n",
+                r.tok_per_s, r.n_prompt, r.n_tokens);
+    }
+    plain_result_clear(&r);
+    return CLI_OK;
+}
+
+static int cmd_demo(int argc, char **argv)
+{
+    uint64_t d = 768;
+    int json = 0, timeout_ms = 60000;
+    const char *test_seed = NULL;
+    static const struct option opts[] = {
+        {"d", required_argument, 0, 'n'},        {"timeout", required_argument, 0, 't'},
+        {"test-seed", required_argument, 0, 'T'}, {"json", no_argument, 0, 'j'},
+        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'n': d = cli_u64(prog, "--d", optarg, 1, 8192); break;
+        case 't': timeout_ms = cli_timeout_ms(prog, optarg); break;
+        case 'T': test_seed = optarg; break;
+        case 'j': json = 1; break;
+        case 'h': usage_demo(); return CLI_OK;
+        default: cli_usage_error(prog, "unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) cli_usage_error(prog, "unexpected argument '%s'", argv[optind]);
+
+    char dir[64], err[256];
+    if (launch_keys(dir, err, sizeof err)) cli_fail(prog, "%s", err);
+    char bin[3][4096], key[3][128], keydir[3][96], tmo[32], dstr[32], sseed[32], cseed[32];
+    static const char *names[3] = {"mpcllm-dealer", "mpcllm-server", "mpcllm-client"};
+    static const char *roles[3] = {"dealer", "server", "client"};
+    for (int i = 0; i < 3; i++) {
+        launch_sibling(bin[i], sizeof bin[i], names[i]);
+        snprintf(keydir[i], sizeof keydir[i], "%s/%s", dir, roles[i]);
+        snprintf(key[i], sizeof key[i], "%s/%s/public.key", dir, roles[i]);
+    }
+    snprintf(tmo, sizeof tmo, "%g", timeout_ms / 1000.0);
+    snprintf(dstr, sizeof dstr, "%llu", (unsigned long long)d);
+    uint64_t seeds[2];
+    randombytes_buf(seeds, sizeof seeds);
+    snprintf(sseed, sizeof sseed, "%llu", (unsigned long long)seeds[0]);
+    snprintf(cseed, sizeof cseed, "%llu", (unsigned long long)seeds[1]);
+
+    char dealer_ep[256], server_ep[256];
+    char *dargv[16] = {bin[0], "--listen", "tcp://127.0.0.1:*", "--keys", keydir[0],
+                       "--sessions", "1", "--timeout", tmo};
+    if (test_seed) {
+        dargv[9] = "--test-seed";
+        dargv[10] = (char *)test_seed;
+    }
+    int rc = CLI_FAIL;
+    pid_t dealer = launch_ready(dargv, dealer_ep, sizeof dealer_ep, timeout_ms, err, sizeof err);
+    pid_t server = -1;
+    if (dealer < 0) {
+        fprintf(stderr, "%s: dealer: %s\n", prog, err);
+        goto out;
+    }
+    char *sargv[] = {bin[1], "--listen", "tcp://127.0.0.1:*", "--keys", keydir[1],
+                     "--dealer", dealer_ep, "--dealer-key", key[0], "--sessions", "1",
+                     "--timeout", tmo, "--demo-seed", sseed, NULL};
+    server = launch_ready(sargv, server_ep, sizeof server_ep, timeout_ms, err, sizeof err);
+    if (server < 0) {
+        fprintf(stderr, "%s: server: %s\n", prog, err);
+        goto out;
+    }
+    if (!json)
+        fprintf(stderr, "%s: dealer on %s, server on %s (three processes, one machine: a demo, "
+                        "not a private deployment)\n", prog, dealer_ep, server_ep);
+    char *cargv[] = {bin[2], "--server", server_ep, "--server-key", key[1], "--dealer", dealer_ep,
+                     "--dealer-key", key[0], "--keys", keydir[2], "--d", dstr, "--demo-seed",
+                     cseed, "--verify-seed", sseed, "--timeout", tmo, json ? "--json" : NULL,
+                     NULL};
+    pid_t client = launch_spawn(cargv);
+    rc = client < 0 ? CLI_FAIL : launch_wait(client, timeout_ms * 2);
+    if (rc) fprintf(stderr, "%s: the client failed (exit %d)\n", prog, rc);
+out:
+    if (server > 0 && launch_wait(server, 3000) != 0 && rc == 0) rc = CLI_FAIL;
+    if (dealer > 0 && launch_wait(dealer, 3000) != 0 && rc == 0) rc = CLI_FAIL;
+    launch_keys_remove(dir);
+    return rc ? CLI_FAIL : CLI_OK;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage();
+        return CLI_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage();
+        return CLI_OK;
+    }
+    if (!strcmp(argv[1], "generate")) return cmd_generate(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "demo")) return cmd_demo(argc - 1, argv + 1);
+    cli_usage_error(prog, "unknown command '%s'", argv[1]);
+}

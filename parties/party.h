@@ -1,0 +1,121 @@
+/* parties/party.h - sessions between server, client and dealer processes.
+ *
+ * A session starts when the client dials the server's listener. They trade
+ * fresh nonces and public keys, and both derive the session id
+ *     sid = BLAKE2b-128(nonce0 || nonce1 || pk0 || pk1)
+ * (DESIGN.md §5). Then each party dials the dealer itself, pinning the
+ * dealer's key, and presents the same (sid, nonces, keys, program). The
+ * dealer recomputes sid, refuses one it has served before (a replayed
+ * session would reuse correlations), waits for both parties, and answers
+ * each with its own tape seed over its own link; every frame on all three
+ * links then carries sid. The server never relays the client's
+ * correlations.
+ *
+ * The program (what is computed, and its public sizes) travels in the
+ * hellos, so the dealer can generate exactly what the parties consume.
+ */
+#ifndef PARTIES_PARTY_H
+#define PARTIES_PARTY_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "mpc/ctx.h"
+#include "net/net.h"
+
+#define PARTY_MAGIC "MPCLLM01"
+
+enum { PROG_MATVEC = 1 };
+
+/* The public description of a session's computation. */
+typedef struct party_prog {
+    uint32_t kind;      /* PROG_MATVEC */
+    uint32_t frac_bits; /* fixed-point scale */
+    uint32_t d;         /* PROG_MATVEC: x (1 x d) times W (d x d) */
+    uint32_t reserved;
+} party_prog_t;
+
+/* Client -> server, and server -> client. */
+typedef struct party_hello {
+    char magic[8];
+    uint32_t status; /* reply: 0 ok, else an mpc_err_t */
+    uint32_t reserved;
+    uint8_t nonce[32];
+    uint8_t pk[32];
+    party_prog_t prog;
+    char msg[128]; /* reply: the reason when status != 0 */
+} party_hello_t;
+
+/* Party -> dealer. */
+typedef struct party_dealer_hello {
+    char magic[8];
+    uint32_t role; /* MPC_P0 or MPC_P1 */
+    uint32_t reserved;
+    uint8_t sid[CHAN_SESSION_BYTES];
+    uint8_t nonce[2][32];
+    uint8_t pk[2][32];
+    party_prog_t prog;
+} party_dealer_hello_t;
+
+/* Dealer -> party, the first message on the assigned channel. */
+typedef struct party_seed_msg {
+    uint32_t status; /* 0 ok, else an mpc_err_t, and msg says why */
+    uint32_t reserved;
+    uint8_t sid[CHAN_SESSION_BYTES];
+    uint8_t seed[PRG_SEED_BYTES];
+    char msg[128];
+} party_seed_msg_t;
+
+#define PARTY_SEED_TAG CHAN_TAG('S', 'E', 'E', 'D')
+#define PARTY_STAT_TAG CHAN_TAG('S', 'T', 'A', 'T')
+
+/* sid = BLAKE2b-128(nonce0 || nonce1 || pk0 || pk1) of a dealer hello. */
+void party_sid(uint8_t sid[CHAN_SESSION_BYTES], const party_dealer_hello_t *h);
+
+/* A party's connection options: its keys, the dealer's endpoint and key,
+ * timeouts. */
+typedef struct party_net {
+    net_t *net;
+    net_opts_t self;        /* own keys; server_key unused */
+    const char *dealer_ep;
+    uint8_t dealer_key[NET_KEY_BYTES];
+    int timeout_ms;
+} party_net_t;
+
+/* Party side: dials the dealer with the session's hello, waits for its seed,
+ * checks the echoed sid, and attaches a tape reader to ctx->tape[0]. The
+ * dealer channel is returned in *dealer (owned by the caller, freed after
+ * ctx). On failure ctx->err says why. */
+mpc_err_t party_join_dealer(mpc_ctx_t *ctx, const party_net_t *pn,
+                            const party_dealer_hello_t *h, chan_t **dealer) MPC_WUR;
+
+/* Runs the dealer's side of one session whose two channels are connected
+ * and whose hellos agree: sends the seeds (derived from test_seed when it is
+ * not NULL), generates the program's correlations and finishes the tapes. */
+mpc_err_t party_deal_session(mpc_ctx_t *ctx, chan_t *to[2], const party_dealer_hello_t *h,
+                             const uint8_t *test_seed) MPC_WUR;
+
+/* --- the private matrix-vector product (the demo program) --------------- */
+
+/* The server's d x d matrix for a demo seed: entries uniform in
+ * [-1, 1)/sqrt(d), fixed point at scale f (row-major, [out][in]). */
+void demo_matrix(uint64_t *W, uint32_t d, int f, uint64_t seed);
+/* The client's vector for a demo seed: entries uniform in [-4, 4). */
+void demo_vector(uint64_t *x, uint32_t d, int f, uint64_t seed);
+
+/* The program's three roles. P0 passes W, P1 passes x and receives y (the
+ * product, at scale f); the dealer passes neither. Phases: setup (the F
+ * transfer), then the product and its reveal to P1. */
+mpc_err_t demo_matvec(mpc_ctx_t *ctx, const party_prog_t *prog, const uint64_t *W,
+                      const uint64_t *x, uint64_t *y) MPC_WUR;
+
+/* The run's traffic as the client reports it (both parties' counters). */
+typedef struct party_report {
+    uint64_t online_bytes, offline_bytes, setup_bytes, rounds;
+    double setup_s, online_s;
+} party_report_t;
+
+/* P0 sends its totals to P1; P1 combines them with its own into *rep. */
+mpc_err_t party_exchange_report(mpc_ctx_t *ctx, party_report_t *rep) MPC_WUR;
+
+#endif

@@ -1,0 +1,98 @@
+/* parties/party_cli.c - shared plumbing of the programs. */
+#include "parties/cli.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void cli_usage_error(const char *prog, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", prog);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, " (see %s --help)\n", prog);
+    exit(CLI_USAGE);
+}
+
+void cli_fail(const char *prog, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", prog);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(CLI_FAIL);
+}
+
+uint64_t cli_u64(const char *prog, const char *flag, const char *s, uint64_t lo, uint64_t hi)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 0);
+    if (errno || end == s || *end || s[0] == '-' || v < lo || v > hi)
+        cli_usage_error(prog, "%s wants an integer in [%llu, %llu], got '%s'", flag,
+                        (unsigned long long)lo, (unsigned long long)hi, s);
+    return v;
+}
+
+int cli_timeout_ms(const char *prog, const char *s)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !(v > 0) || v > 86400)
+        cli_usage_error(prog, "--timeout wants seconds in (0, 86400], got '%s'", s);
+    return (int)(v * 1000 + 0.5) > 0 ? (int)(v * 1000 + 0.5) : 1;
+}
+
+void cli_test_seed(uint8_t seed[16], const char *s)
+{
+    MPC_ASSERT(sodium_init() >= 0);
+    crypto_generichash(seed, 16, (const unsigned char *)s, strlen(s), NULL, 0);
+}
+
+void cli_load_keys(const char *prog, const char *dir, net_opts_t *o)
+{
+    char err[NET_ERR_BYTES];
+    if (net_key_load(dir, o->public_key, o->secret_key, err) != MPC_OK)
+        cli_fail(prog, "keys %s: %s (make them with mpcllm-keygen --out %s)", dir, err, dir);
+}
+
+void cli_load_public(const char *prog, const char *file, uint8_t key[NET_KEY_BYTES])
+{
+    char err[NET_ERR_BYTES];
+    if (net_key_load_public(file, key, err) != MPC_OK) cli_fail(prog, "key %s: %s", file, err);
+}
+
+void cli_ready(int fd, const char *endpoint)
+{
+    if (fd < 0) return;
+    dprintf(fd, "%s\n", endpoint);
+    close(fd);
+}
+
+static volatile int stop_flag;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+volatile int *cli_stop_flag(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    return &stop_flag;
+}

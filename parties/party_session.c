@@ -1,0 +1,122 @@
+/* parties/party_session.c - session ids, joining the dealer, the dealer's
+ * side of a session, and the end-of-run report. */
+#include "parties/party.h"
+
+#include <sodium.h>
+#include <string.h>
+
+void party_sid(uint8_t sid[CHAN_SESSION_BYTES], const party_dealer_hello_t *h)
+{
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, CHAN_SESSION_BYTES);
+    crypto_generichash_update(&st, h->nonce[0], 32);
+    crypto_generichash_update(&st, h->nonce[1], 32);
+    crypto_generichash_update(&st, h->pk[0], 32);
+    crypto_generichash_update(&st, h->pk[1], 32);
+    crypto_generichash_final(&st, sid, CHAN_SESSION_BYTES);
+}
+
+mpc_err_t party_join_dealer(mpc_ctx_t *ctx, const party_net_t *pn,
+                            const party_dealer_hello_t *h, chan_t **dealer)
+{
+    net_opts_t o = pn->self;
+    memcpy(o.server_key, pn->dealer_key, NET_KEY_BYTES);
+    o.timeout_ms = pn->timeout_ms;
+    char err[NET_ERR_BYTES];
+    *dealer = net_dial(pn->net, pn->dealer_ep, &o, h, sizeof *h, err);
+    net_opts_wipe(&o);
+    if (!*dealer) return mpc_fail(ctx, MPC_EPEER, "dealer %s: %s", pn->dealer_ep, err);
+    memcpy((*dealer)->session, h->sid, CHAN_SESSION_BYTES);
+    party_seed_msg_t m;
+    size_t len = 0;
+    uint64_t depth;
+    mpc_err_t e = chan_recv(*dealer, PARTY_SEED_TAG, &depth, &m, sizeof m, &len);
+    if (e) return mpc_fail(ctx, e, "dealer %s: %s", pn->dealer_ep, (*dealer)->err);
+    if (len != sizeof m) return mpc_fail(ctx, MPC_EFORMAT, "dealer sent a malformed seed message");
+    m.msg[sizeof m.msg - 1] = '\0';
+    if (m.status != MPC_OK) {
+        e = m.status <= MPC_EFORMAT ? (mpc_err_t)m.status : MPC_EPEER;
+        return mpc_fail(ctx, e, "dealer refused the session: %s", m.msg);
+    }
+    if (sodium_memcmp(m.sid, h->sid, CHAN_SESSION_BYTES) != 0) {
+        sodium_memzero(&m, sizeof m);
+        return mpc_fail(ctx, MPC_EPEER, "dealer confirmed another session id");
+    }
+    ctx->tape[0] = tape_reader_chan(*dealer, m.seed);
+    sodium_memzero(&m, sizeof m);
+    return ctx->tape[0] ? MPC_OK : mpc_fail(ctx, MPC_ENOMEM, "out of memory");
+}
+
+static mpc_err_t deal_program(mpc_ctx_t *ctx, const party_prog_t *prog)
+{
+    switch (prog->kind) {
+    case PROG_MATVEC: return demo_matvec(ctx, prog, NULL, NULL, NULL);
+    }
+    return mpc_fail(ctx, MPC_EARG, "unknown program kind %u", prog->kind);
+}
+
+mpc_err_t party_deal_session(mpc_ctx_t *ctx, chan_t *to[2], const party_dealer_hello_t *h,
+                             const uint8_t *test_seed)
+{
+    uint8_t seed[2][PRG_SEED_BYTES];
+    if (test_seed) {
+        prg_seed_derive(seed[0], test_seed, "p0");
+        prg_seed_derive(seed[1], test_seed, "p1");
+        prg_seed_derive(ctx->round_seed, test_seed, "round");
+    } else {
+        prg_seed_random(seed[0]);
+        prg_seed_random(seed[1]);
+        prg_seed_random(ctx->round_seed);
+    }
+    mpc_err_t e = MPC_OK;
+    for (int p = 0; p < 2 && !e; p++) {
+        party_seed_msg_t m = {0};
+        memcpy(m.sid, h->sid, sizeof m.sid);
+        memcpy(m.seed, seed[p], sizeof m.seed);
+        e = chan_send(to[p], PARTY_SEED_TAG, 0, &m, sizeof m);
+        sodium_memzero(&m, sizeof m);
+        if (e) {
+            e = mpc_fail(ctx, e, "P%d: %s", p, to[p]->err);
+            break;
+        }
+        ctx->tape[p] = tape_writer_chan(to[p], seed[p]);
+        if (!ctx->tape[p]) e = mpc_fail(ctx, MPC_ENOMEM, "out of memory");
+    }
+    sodium_memzero(seed, sizeof seed);
+    if (!e) e = deal_program(ctx, &h->prog);
+    if (!e) e = deal_finish(ctx);
+    return e;
+}
+
+/* The report message: P0's own counters. */
+typedef struct report_msg {
+    uint64_t sent, offline, setup_sent, depth;
+    double setup_s, online_s;
+} report_msg_t;
+
+mpc_err_t party_exchange_report(mpc_ctx_t *ctx, party_report_t *rep)
+{
+    stats_row_t all = stats_total(&ctx->stats, -1), setup = stats_total(&ctx->stats, PHASE_SETUP);
+    double online_s = all.time_s - setup.time_s;
+    report_msg_t mine = {all.bytes_sent - setup.bytes_sent, all.offline_bytes, setup.bytes_sent,
+                         ctx->depth, setup.time_s, online_s};
+    /* The report is bookkeeping, not protocol traffic: it is sent on the
+     * channel directly so that it does not count itself. */
+    if (ctx->party == MPC_P0) {
+        mpc_err_t e = chan_send(ctx->peer, PARTY_STAT_TAG, ctx->depth, &mine, sizeof mine);
+        return e ? mpc_fail(ctx, e, "%s", ctx->peer->err) : MPC_OK;
+    }
+    report_msg_t theirs;
+    size_t len;
+    uint64_t depth;
+    mpc_err_t e = chan_recv(ctx->peer, PARTY_STAT_TAG, &depth, &theirs, sizeof theirs, &len);
+    if (e) return mpc_fail(ctx, e, "%s", ctx->peer->err);
+    if (len != sizeof theirs) return mpc_fail(ctx, MPC_EFORMAT, "malformed report from the server");
+    rep->online_bytes = mine.sent + theirs.sent;
+    rep->offline_bytes = mine.offline + theirs.offline;
+    rep->setup_bytes = mine.setup_sent + theirs.setup_sent;
+    rep->rounds = mine.depth > theirs.depth ? mine.depth : theirs.depth;
+    rep->setup_s = mine.setup_s > theirs.setup_s ? mine.setup_s : theirs.setup_s;
+    rep->online_s = mine.online_s > theirs.online_s ? mine.online_s : theirs.online_s;
+    return MPC_OK;
+}
