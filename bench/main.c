@@ -1,0 +1,42 @@
+/* bench/main.c - mpcllm-bench: micro-benchmarks of protocols and kernels.
+ * Results are JSON lines on stdout with --json, a table on stderr always. */
+#include <stdio.h>
+#include <string.h>
+
+#include "bench/bench_kernels.h"
+#include "bench/bench_op.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: mpcllm-bench op --op NAME --n N [--device cpu|cuda] [--repeats R] [--json]\n"
+            "       mpcllm-bench kernels [--repeats R] [--json]\n"
+            "\n"
+            "  op       one two-party protocol: dealer offline into tape files, then P0 and\n"
+            "           P1 online over tcp://127.0.0.1 with CurveZMQ. Ops: mul, matmul, trunc\n"
+            "  kernels  the CPU ring kernels against this machine's memory bandwidth\n"
+            "\n"
+            "decode, prefill and accuracy benchmarks come with the transformer engines.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "op")) return bench_op_main(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "kernels")) return bench_kernels_main(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "decode") || !strcmp(argv[1], "prefill") ||
+        !strcmp(argv[1], "accuracy")) {
+        fprintf(stderr, "mpcllm-bench: '%s' needs the transformer engines, not built yet\n",
+                argv[1]);
+        return 1;
+    }
+    fprintf(stderr, "mpcllm-bench: unknown command '%s' (see mpcllm-bench --help)\n", argv[1]);
+    return 2;
+}
