@@ -50,7 +50,8 @@ AES_TARGET static void expand(aes_key_t *k, const uint8_t key[AES_BLOCK_BYTES])
     r[8] = expand_step(r[7], _mm_aeskeygenassist_si128(r[7], 0x80));
     r[9] = expand_step(r[8], _mm_aeskeygenassist_si128(r[8], 0x1b));
     r[10] = expand_step(r[9], _mm_aeskeygenassist_si128(r[9], 0x36));
-    for (int i = 0; i < 11; i++) _mm_store_si128((__m128i *)k->rk[i], r[i]);
+    for (int i = 0; i < 11; i++)
+        _mm_store_si128((__m128i *)k->rk[i], r[i]);
 }
 
 void aes_key_expand(aes_key_t *k, const uint8_t key[AES_BLOCK_BYTES])
@@ -65,17 +66,21 @@ void aes_key_expand(aes_key_t *k, const uint8_t key[AES_BLOCK_BYTES])
  * AESENCs of one round are independent and issue back to back. */
 AES_TARGET static inline void encrypt_lanes(__m128i *b, const __m128i *const *rk, size_t m)
 {
-    for (size_t j = 0; j < m; j++) b[j] = _mm_xor_si128(b[j], _mm_load_si128(&rk[j][0]));
+    for (size_t j = 0; j < m; j++)
+        b[j] = _mm_xor_si128(b[j], _mm_load_si128(&rk[j][0]));
     for (int r = 1; r < 10; r++)
-        for (size_t j = 0; j < m; j++) b[j] = _mm_aesenc_si128(b[j], _mm_load_si128(&rk[j][r]));
-    for (size_t j = 0; j < m; j++) b[j] = _mm_aesenclast_si128(b[j], _mm_load_si128(&rk[j][10]));
+        for (size_t j = 0; j < m; j++)
+            b[j] = _mm_aesenc_si128(b[j], _mm_load_si128(&rk[j][r]));
+    for (size_t j = 0; j < m; j++)
+        b[j] = _mm_aesenclast_si128(b[j], _mm_load_si128(&rk[j][10]));
 }
 
 AES_TARGET void aes_encrypt(const aes_key_t *k, uint8_t *out, const uint8_t *in, size_t nblocks)
 {
     const __m128i *rk = (const __m128i *)k->rk;
     const __m128i *rks[AES_LANES];
-    for (int j = 0; j < AES_LANES; j++) rks[j] = rk;
+    for (int j = 0; j < AES_LANES; j++)
+        rks[j] = rk;
     __m128i b[AES_LANES];
     for (size_t i = 0; i < nblocks; i += AES_LANES) {
         size_t m = nblocks - i < AES_LANES ? nblocks - i : AES_LANES;
@@ -98,15 +103,16 @@ const uint8_t *aes_mmo_fixed_key(int i)
 
 void aes_mmo_init(aes_mmo_t *g)
 {
-    for (int i = 0; i < AES_MMO_KEYS; i++) aes_key_expand(&g->key[i], mmo_keys[i]);
+    for (int i = 0; i < AES_MMO_KEYS; i++)
+        aes_key_expand(&g->key[i], mmo_keys[i]);
 }
 
 /* σ(x_L ‖ x_R) = (x_L ⊕ x_R) ‖ x_L with x_L the high word: the result's low
  * word is x_L and its high word x_L ⊕ x_R. */
 AES_TARGET static inline __m128i sigma(__m128i x)
 {
-    __m128i swapped = _mm_shuffle_epi32(x, 0x4e);                       /* (lo x_L, hi x_R) */
-    __m128i high = _mm_and_si128(x, _mm_set_epi64x(-1, 0));             /* (lo 0, hi x_L) */
+    __m128i swapped = _mm_shuffle_epi32(x, 0x4e);           /* (lo x_L, hi x_R) */
+    __m128i high = _mm_and_si128(x, _mm_set_epi64x(-1, 0)); /* (lo 0, hi x_L) */
     return _mm_xor_si128(swapped, high);
 }
 

@@ -82,7 +82,7 @@ void aes_mmo_init(aes_mmo_t *g);
  * call, so a tree walk that takes the left child of one seed and the right
  * child of another hashes both in the same pass. out may alias in. This is
  * the hot loop of DPF/DCF generation and evaluation. */
-void aes_mmo_hash(const aes_mmo_t *g, aes_block_t *out, const aes_block_t *in,
-                  const uint8_t *sel, size_t n);
+void aes_mmo_hash(const aes_mmo_t *g, aes_block_t *out, const aes_block_t *in, const uint8_t *sel,
+                  size_t n);
 
 #endif

@@ -13,9 +13,15 @@
  * of keys at n = 64 whatever the count. */
 #define CMP_CHUNK 1024
 
-static uint64_t low_mask(int bits) { return bits == 64 ? ~(uint64_t)0 : ((uint64_t)1 << bits) - 1; }
+static uint64_t low_mask(int bits)
+{
+    return bits == 64 ? ~(uint64_t)0 : ((uint64_t)1 << bits) - 1;
+}
 
-static void check_nbits(int nbits) { MPC_ASSERT(nbits >= 2 && nbits <= 64); }
+static void check_nbits(int nbits)
+{
+    MPC_ASSERT(nbits >= 2 && nbits <= 64);
+}
 
 /* The dealer's half, shared by DReLU and LT. */
 static mpc_err_t drelu_gen(mpc_ctx_t *ctx, size_t count, int n)
@@ -33,7 +39,8 @@ static mpc_err_t drelu_gen(mpc_ctx_t *ctx, size_t count, int n)
     }
     uint64_t *msb = r + count, *alpha = msb + count, *beta = alpha + chunk;
     deal_rand(ctx, r, count);
-    for (size_t i = 0; i < count; i++) msb[i] = (r[i] >> h) & 1;
+    for (size_t i = 0; i < count; i++)
+        msb[i] = (r[i] >> h) & 1;
     mpc_err_t e = deal_share(ctx, msb, count);
     for (size_t i0 = 0; i0 < count && !e; i0 += chunk) {
         size_t m = count - i0 < chunk ? count - i0 : chunk;
@@ -76,14 +83,16 @@ static mpc_err_t drelu_eval(mpc_ctx_t *ctx, uint64_t *out, const uint64_t *d, si
     /* Open x̂ = d + r mod 2^n: the low n bits of each share, ⌈n/8⌉ bytes. */
     for (size_t i = 0; i < count; i++) {
         xhat[i] = d[i] + r[i];
-        for (size_t k = 0; k < ob; k++) pack[i * ob + k] = (uint8_t)(xhat[i] >> (8 * k));
+        for (size_t k = 0; k < ob; k++)
+            pack[i * ob + k] = (uint8_t)(xhat[i] >> (8 * k));
     }
     e = mpc_send(ctx, CMP_TAG, pack, count * ob);
     if (!e) e = mpc_recv(ctx, CMP_TAG, theirs, count * ob);
     if (e) goto out;
     for (size_t i = 0; i < count; i++) {
         uint64_t v = 0;
-        for (size_t k = 0; k < ob; k++) v |= (uint64_t)theirs[i * ob + k] << (8 * k);
+        for (size_t k = 0; k < ob; k++)
+            v |= (uint64_t)theirs[i * ob + k] << (8 * k);
         xhat[i] = (xhat[i] + v) & low_mask(n);
     }
 
@@ -91,7 +100,8 @@ static mpc_err_t drelu_eval(mpc_ctx_t *ctx, uint64_t *out, const uint64_t *d, si
         size_t m = count - i0 < chunk ? count - i0 : chunk;
         e = mpc_corr_read(ctx, keys, m * kb);
         if (e) goto out;
-        for (size_t j = 0; j < m; j++) xlow[j] = xhat[i0 + j] & low_mask(h);
+        for (size_t j = 0; j < m; j++)
+            xlow[j] = xhat[i0 + j] & low_mask(h);
         fss_dcf_eval_batch(c, keys, h, FSS_Z64, xlow, m, 1);
         for (size_t j = 0; j < m; j++) {
             uint64_t mpub = xhat[i0 + j] >> h;
@@ -115,8 +125,7 @@ mpc_err_t cmp_drelu_gen(mpc_ctx_t *ctx, size_t count, int nbits)
     return e;
 }
 
-mpc_err_t cmp_drelu_eval(mpc_ctx_t *ctx, uint64_t *out, const uint64_t *x, size_t count,
-                         int nbits)
+mpc_err_t cmp_drelu_eval(mpc_ctx_t *ctx, uint64_t *out, const uint64_t *x, size_t count, int nbits)
 {
     stats_push(&ctx->stats, "drelu");
     mpc_err_t e = drelu_eval(ctx, out, x, count, nbits);
@@ -143,11 +152,13 @@ mpc_err_t cmp_lt_eval(mpc_ctx_t *ctx, uint64_t *out, const uint64_t *x, const ui
         e = mpc_fail(ctx, MPC_ENOMEM, "cmp_lt_eval: out of memory for %zu comparisons", count);
         goto out;
     }
-    for (size_t i = 0; i < count; i++) d[i] = x[i] - y[i];
+    for (size_t i = 0; i < count; i++)
+        d[i] = x[i] - y[i];
     e = drelu_eval(ctx, d, d, count, nbits);
     if (!e) {
         const uint64_t p0 = ctx->party == MPC_P0;
-        for (size_t i = 0; i < count; i++) out[i] = p0 - d[i]; /* 1 − DReLU(x − y) */
+        for (size_t i = 0; i < count; i++)
+            out[i] = p0 - d[i]; /* 1 − DReLU(x − y) */
     }
     sodium_memzero(d, count * sizeof *d);
 out:

@@ -64,6 +64,9 @@ void cmp_drelu_plain(uint64_t *out, const uint64_t *x, size_t count, int nbits);
 void cmp_lt_plain(uint64_t *out, const uint64_t *x, const uint64_t *y, size_t count, int nbits);
 
 /* Bytes one party sends per element for n-bit inputs: ⌈n/8⌉. */
-static inline size_t cmp_open_bytes(int nbits) { return ((size_t)nbits + 7) / 8; }
+static inline size_t cmp_open_bytes(int nbits)
+{
+    return ((size_t)nbits + 7) / 8;
+}
 
 #endif

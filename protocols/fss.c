@@ -55,10 +55,19 @@ static layout_t key_layout(int n, fss_group_t g, int dcf)
     return l;
 }
 
-size_t fss_dpf_key_bytes(int nbits, fss_group_t g) { return key_layout(nbits, g, 0).total; }
-size_t fss_dcf_key_bytes(int nbits, fss_group_t g) { return key_layout(nbits, g, 1).total; }
+size_t fss_dpf_key_bytes(int nbits, fss_group_t g)
+{
+    return key_layout(nbits, g, 0).total;
+}
+size_t fss_dcf_key_bytes(int nbits, fss_group_t g)
+{
+    return key_layout(nbits, g, 1).total;
+}
 
-static uint64_t group_mask(fss_group_t g) { return g == FSS_Z2 ? 1 : ~(uint64_t)0; }
+static uint64_t group_mask(fss_group_t g)
+{
+    return g == FSS_Z2 ? 1 : ~(uint64_t)0;
+}
 
 static aes_block_t blk_load(const uint8_t *p)
 {
@@ -67,7 +76,10 @@ static aes_block_t blk_load(const uint8_t *p)
     return b;
 }
 
-static void blk_store(uint8_t *p, aes_block_t b) { memcpy(p, &b, sizeof b); }
+static void blk_store(uint8_t *p, aes_block_t b)
+{
+    memcpy(p, &b, sizeof b);
+}
 
 static uint64_t u64_load(const uint8_t *p)
 {
@@ -76,9 +88,15 @@ static uint64_t u64_load(const uint8_t *p)
     return v;
 }
 
-static void u64_store(uint8_t *p, uint64_t v) { memcpy(p, &v, sizeof v); }
+static void u64_store(uint8_t *p, uint64_t v)
+{
+    memcpy(p, &v, sizeof v);
+}
 
-static uint64_t bit_get(const uint8_t *bits, size_t i) { return (bits[i >> 3] >> (i & 7)) & 1; }
+static uint64_t bit_get(const uint8_t *bits, size_t i)
+{
+    return (bits[i >> 3] >> (i & 7)) & 1;
+}
 
 static void bit_put(uint8_t *bits, size_t i, uint64_t v)
 {
@@ -86,10 +104,16 @@ static void bit_put(uint8_t *bits, size_t i, uint64_t v)
 }
 
 /* (−1)^t · a for a bit t. */
-static uint64_t sgn(uint64_t t, uint64_t a) { return (a ^ (0 - t)) + t; }
+static uint64_t sgn(uint64_t t, uint64_t a)
+{
+    return (a ^ (0 - t)) + t;
+}
 
 /* m ? a : b for a mask m (all ones or zero). */
-static uint64_t pick(uint64_t m, uint64_t a, uint64_t b) { return (a & m) | (b & ~m); }
+static uint64_t pick(uint64_t m, uint64_t a, uint64_t b)
+{
+    return (a & m) | (b & ~m);
+}
 
 static aes_block_t pick_blk(uint64_t m, aes_block_t a, aes_block_t b)
 {
@@ -114,8 +138,8 @@ static uint64_t take_t(aes_block_t *b)
 /* Generates m <= FSS_LANES keys of one kind (dcf or dpf) into k0/k1 (stride
  * l->total), from the 2m root seeds in roots (P0's then P1's per key). */
 static void gen_group(uint8_t *k0, uint8_t *k1, const layout_t *l, int n, fss_group_t g, int dcf,
-                      const uint64_t *alpha, const uint64_t *beta, size_t m,
-                      const uint8_t *roots, const aes_mmo_t *mmo)
+                      const uint64_t *alpha, const uint64_t *beta, size_t m, const uint8_t *roots,
+                      const aes_mmo_t *mmo)
 {
     enum { PER = 6 }; /* blocks per lane and level: 2 parties × (L, R, V) */
     aes_block_t s[FSS_LANES][2], h[FSS_LANES * PER];
@@ -227,8 +251,8 @@ static void gen_batch(uint8_t *keys0, uint8_t *keys1, int n, fss_group_t g, int 
     for (size_t i = 0; i < count; i += FSS_LANES) {
         size_t m = count - i < FSS_LANES ? count - i : FSS_LANES;
         prg_bytes(prg, roots, 32 * m);
-        gen_group(keys0 + i * l.total, keys1 + i * l.total, &l, n, g, dcf, alpha + i, beta + i,
-                  m, roots, &mmo);
+        gen_group(keys0 + i * l.total, keys1 + i * l.total, &l, n, g, dcf, alpha + i, beta + i, m,
+                  roots, &mmo);
     }
     sodium_memzero(roots, sizeof roots);
 }

@@ -110,7 +110,8 @@ static void test_aes_mmo_hash_matches_model_with_mixed_keys(void **state)
     uint8_t sel[N];
     prg_bytes(prg, in, sizeof in);
     prg_bytes(prg, sel, sizeof sel);
-    for (int i = 0; i < N; i++) sel[i] %= AES_MMO_KEYS;
+    for (int i = 0; i < N; i++)
+        sel[i] %= AES_MMO_KEYS;
     aes_mmo_hash(&g, out, in, sel, N);
     for (int i = 0; i < N; i++) {
         aes_block_t want = model_mmo(sel[i], in[i]);

@@ -28,8 +28,14 @@ static mpc_err_t cmp_role(mpc_ctx_t *ctx, void *arg)
     return cmp_drelu_eval(ctx, c->z[p], c->x[p], c->n, c->nbits);
 }
 
-static uint64_t lo_bound(int nbits) { return (uint64_t)0 - ((uint64_t)1 << (nbits - 1)); }
-static uint64_t hi_bound(int nbits) { return ((uint64_t)1 << (nbits - 1)) - 1; }
+static uint64_t lo_bound(int nbits)
+{
+    return (uint64_t)0 - ((uint64_t)1 << (nbits - 1));
+}
+static uint64_t hi_bound(int nbits)
+{
+    return ((uint64_t)1 << (nbits - 1)) - 1;
+}
 
 /* A value uniform in [−2^(n−1), 2^(n−1)). */
 static uint64_t in_range(prg_t *g, int nbits)
@@ -119,9 +125,17 @@ static void test_cmp_drelu_matches_plain_on_edges_and_random(void **state)
     for (size_t w = 0; w < sizeof widths / sizeof *widths; w++) {
         int nb = widths[w];
         uint64_t x[N];
-        const uint64_t edges[] = {0, 1, (uint64_t)-1, lo_bound(nb), hi_bound(nb),
-                                  lo_bound(nb) + 1, hi_bound(nb) - 1, 2, (uint64_t)-2};
-        for (size_t i = 0; i < N; i++) x[i] = in_range(g, nb);
+        const uint64_t edges[] = {0,
+                                  1,
+                                  (uint64_t)-1,
+                                  lo_bound(nb),
+                                  hi_bound(nb),
+                                  lo_bound(nb) + 1,
+                                  hi_bound(nb) - 1,
+                                  2,
+                                  (uint64_t)-2};
+        for (size_t i = 0; i < N; i++)
+            x[i] = in_range(g, nb);
         size_t k = 0;
         for (size_t i = 0; i < sizeof edges / sizeof *edges; i++)
             if (fits(edges[i], nb)) x[k++] = edges[i];
@@ -149,8 +163,8 @@ static void test_cmp_lt_matches_plain_with_ties_and_bound_edges(void **state)
             y[i] = off;
             x[i] = off + in_range(g, nb);
         }
-        const uint64_t diffs[] = {0, 1, (uint64_t)-1, lo_bound(nb), hi_bound(nb), lo_bound(nb) + 1,
-                                  hi_bound(nb) - 1};
+        const uint64_t diffs[] = {
+            0, 1, (uint64_t)-1, lo_bound(nb), hi_bound(nb), lo_bound(nb) + 1, hi_bound(nb) - 1};
         size_t k = 0;
         for (size_t i = 0; i < sizeof diffs / sizeof *diffs; i++)
             if (fits(diffs[i], nb)) {

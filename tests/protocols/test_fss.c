@@ -25,7 +25,10 @@
 #include "mpc/prg.h"
 #include "protocols/fss.h"
 
-static uint64_t dom_mask(int n) { return n == 64 ? ~(uint64_t)0 : ((uint64_t)1 << n) - 1; }
+static uint64_t dom_mask(int n)
+{
+    return n == 64 ? ~(uint64_t)0 : ((uint64_t)1 << n) - 1;
+}
 
 static prg_t *test_prg(uint8_t tag, uint64_t stream)
 {
@@ -44,8 +47,14 @@ static uint64_t rnd64(prg_t *p)
 
 /* --- the plain functions --------------------------------------------------- */
 
-static uint64_t plain_dpf(uint64_t alpha, uint64_t beta, uint64_t x) { return x == alpha ? beta : 0; }
-static uint64_t plain_dcf(uint64_t alpha, uint64_t beta, uint64_t x) { return x < alpha ? beta : 0; }
+static uint64_t plain_dpf(uint64_t alpha, uint64_t beta, uint64_t x)
+{
+    return x == alpha ? beta : 0;
+}
+static uint64_t plain_dcf(uint64_t alpha, uint64_t beta, uint64_t x)
+{
+    return x < alpha ? beta : 0;
+}
 
 static uint64_t combine(fss_group_t g, uint64_t y0, uint64_t y1)
 {
@@ -65,7 +74,8 @@ static void check_points(int dcf, int n, fss_group_t g, uint64_t alpha, uint64_t
     (dcf ? fss_dcf_gen : fss_dpf_gen)(k0, k1, n, g, alpha, beta, p);
     uint64_t m = dom_mask(n);
     uint64_t xs[16] = {alpha, (alpha + 1) & m, (alpha - 1) & m, 0, m, 1, m - 1};
-    for (int i = 7; i < 16; i++) xs[i] = rnd64(p) & m;
+    for (int i = 7; i < 16; i++)
+        xs[i] = rnd64(p) & m;
     for (int i = 0; i < 16; i++) {
         uint64_t (*ev)(const uint8_t *, int, fss_group_t, uint64_t) =
             dcf ? fss_dcf_eval : fss_dpf_eval;
@@ -133,7 +143,8 @@ static void test_fss_small_domains_exhaustive(void **state)
                 uint8_t k0[2048], k1[2048];
                 assert_true(kb <= sizeof k0);
                 size_t dom = (size_t)1 << n;
-                for (size_t x = 0; x < dom; x++) xs[x] = x;
+                for (size_t x = 0; x < dom; x++)
+                    xs[x] = x;
                 for (int trial = 0; trial < 4; trial++) {
                     uint64_t alpha = trial == 0 ? 0 : trial == 1 ? dom - 1 : rnd64(p) & (dom - 1);
                     uint64_t beta = g == FSS_Z2 ? 1 : rnd64(p);
@@ -182,7 +193,8 @@ static void test_fss_batch_matches_single_calls(void **state)
                 for (int j = 0; j < PER; j++)
                     xs[i * PER + j] = j == 0 ? alpha[i] : rnd64(p) & dom_mask(n);
             }
-            prg_t *ga = test_prg(4, (uint64_t)(dcf * 2 + gi)), *gb = test_prg(4, (uint64_t)(dcf * 2 + gi));
+            prg_t *ga = test_prg(4, (uint64_t)(dcf * 2 + gi)),
+                  *gb = test_prg(4, (uint64_t)(dcf * 2 + gi));
             (dcf ? fss_dcf_gen_batch : fss_dpf_gen_batch)(ka, ka + COUNT * kb, n, g, alpha, beta,
                                                           COUNT, ga);
             for (int i = 0; i < COUNT; i++)
@@ -193,8 +205,8 @@ static void test_fss_batch_matches_single_calls(void **state)
                 const uint8_t *keys = ka + (size_t)party * COUNT * kb;
                 (dcf ? fss_dcf_eval_batch : fss_dpf_eval_batch)(y, keys, n, g, xs, COUNT, PER);
                 for (int i = 0; i < COUNT * PER; i++) {
-                    uint64_t one = (dcf ? fss_dcf_eval : fss_dpf_eval)(keys + (i / PER) * kb, n,
-                                                                     g, xs[i]);
+                    uint64_t one =
+                        (dcf ? fss_dcf_eval : fss_dpf_eval)(keys + (i / PER) * kb, n, g, xs[i]);
                     assert_int_equal(y[i], one);
                 }
             }
@@ -227,8 +239,8 @@ static void test_fss_key_bytes_match_documented_formulas(void **state)
 enum { PRG_MMO, PRG_BARE };
 
 typedef struct model {
-    int prg;    /* PRG_MMO or PRG_BARE */
-    int dcf;    /* DCF rather than DPF */
+    int prg; /* PRG_MMO or PRG_BARE */
+    int dcf; /* DCF rather than DPF */
     int n;
     fss_group_t g;
 } model_t;
@@ -271,19 +283,22 @@ static void model_prf(int prg, int q, uint8_t out[16], const uint8_t s[16])
     uint8_t sx[16];
     model_sigma(sx, s);
     ossl_aes(aes_mmo_fixed_key(q), 0, out, sx);
-    for (int i = 0; i < 16; i++) out[i] ^= sx[i];
+    for (int i = 0; i < 16; i++)
+        out[i] ^= sx[i];
 }
 
 static uint64_t le64(const uint8_t *p)
 {
     uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
     return v;
 }
 
 static void put_le64(uint8_t *p, uint64_t v)
 {
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
 }
 
 /* The PRG's view of one node: both children (seed with its control bit
@@ -328,9 +343,15 @@ static void set_bit(uint8_t *a, size_t i, int v)
     if (v) a[i / 8] |= (uint8_t)(1u << (i % 8));
 }
 
-static int get_bit(const uint8_t *a, size_t i) { return (a[i / 8] >> (i % 8)) & 1; }
+static int get_bit(const uint8_t *a, size_t i)
+{
+    return (a[i / 8] >> (i % 8)) & 1;
+}
 
-static uint64_t neg_if(int t, uint64_t a) { return t ? 0 - a : a; }
+static uint64_t neg_if(int t, uint64_t a)
+{
+    return t ? 0 - a : a;
+}
 
 static void model_gen(const model_t *m, uint8_t *k0, uint8_t *k1, uint64_t alpha, uint64_t beta,
                       prg_t *prg)
@@ -357,7 +378,8 @@ static void model_gen(const model_t *m, uint8_t *k0, uint8_t *k1, uint64_t alpha
         model_expand(m, &c[0], s[0]);
         model_expand(m, &c[1], s[1]);
         uint8_t scw[16];
-        for (int j = 0; j < 16; j++) scw[j] = c[0].s[lose][j] ^ c[1].s[lose][j];
+        for (int j = 0; j < 16; j++)
+            scw[j] = c[0].s[lose][j] ^ c[1].s[lose][j];
         int tcw[2] = {c[0].t[0] ^ c[1].t[0] ^ a ^ 1, c[0].t[1] ^ c[1].t[1] ^ a};
         for (int b = 0; b < 2; b++) {
             memcpy(key[b] + 16 + 16 * i, scw, 16);
@@ -370,28 +392,33 @@ static void model_gen(const model_t *m, uint8_t *k0, uint8_t *k1, uint64_t alpha
                 vcw = neg_if(t[1], c[1].v[lose] - c[0].v[lose] - va);
                 if (lose == 0) vcw += neg_if(t[1], beta);
                 va = va - c[1].v[keep] + c[0].v[keep] + neg_if(t[1], vcw);
-                for (int b = 0; b < 2; b++) put_le64(key[b] + 16 + 16 * n + 8 * i, vcw);
+                for (int b = 0; b < 2; b++)
+                    put_le64(key[b] + 16 + 16 * n + 8 * i, vcw);
             } else {
                 vcw = (c[1].v[lose] ^ c[0].v[lose] ^ va) & 1;
                 if (lose == 0) vcw ^= beta;
                 va = (va ^ c[1].v[keep] ^ c[0].v[keep] ^ vcw) & 1;
-                for (int b = 0; b < 2; b++) set_bit(key[b] + bits, n + i, (int)vcw);
+                for (int b = 0; b < 2; b++)
+                    set_bit(key[b] + bits, n + i, (int)vcw);
             }
         }
         for (int b = 0; b < 2; b++) {
             memcpy(s[b], c[b].s[keep], 16);
             if (t[b])
-                for (int j = 0; j < 16; j++) s[b][j] ^= scw[j];
+                for (int j = 0; j < 16; j++)
+                    s[b][j] ^= scw[j];
             t[b] = c[b].t[keep] ^ (t[b] & tcw[keep]);
         }
     }
     uint64_t c0 = le64(s[0] + 8), c1 = le64(s[1] + 8);
     if (m->g == FSS_Z64) {
         uint64_t cw = m->dcf ? neg_if(t[1], c1 - c0 - va) : neg_if(t[1], beta - c0 + c1);
-        for (int b = 0; b < 2; b++) put_le64(key[b] + bits - 8, cw);
+        for (int b = 0; b < 2; b++)
+            put_le64(key[b] + bits - 8, cw);
     } else {
         uint64_t cw = m->dcf ? (c1 ^ c0 ^ va) & 1 : (beta ^ c0 ^ c1) & 1;
-        for (int b = 0; b < 2; b++) set_bit(key[b] + bits, m->dcf ? 2 * n : n, (int)cw);
+        for (int b = 0; b < 2; b++)
+            set_bit(key[b] + bits, m->dcf ? 2 * n : n, (int)cw);
     }
 }
 
@@ -421,7 +448,8 @@ static uint64_t model_eval(const model_t *m, const uint8_t *key, uint64_t x)
         }
         memcpy(s, c.s[xi], 16);
         if (t)
-            for (int j = 0; j < 16; j++) s[j] ^= scw[j];
+            for (int j = 0; j < 16; j++)
+                s[j] ^= scw[j];
         t = c.t[xi] ^ (t & tcw[xi]);
     }
     uint64_t conv = le64(s + 8);
@@ -451,14 +479,15 @@ static void test_fss_keys_match_independent_model(void **state)
                     model_gen(&m, mod0, mod1, alpha, beta, b);
                     assert_memory_equal(lib0, mod0, kb);
                     assert_memory_equal(lib1, mod1, kb);
-                    uint64_t xs[4] = {alpha, (alpha - 1) & dom_mask(m.n), 0, rnd64(p) & dom_mask(m.n)};
+                    uint64_t xs[4] = {alpha, (alpha - 1) & dom_mask(m.n), 0,
+                                      rnd64(p) & dom_mask(m.n)};
                     for (int i = 0; i < 4; i++) {
                         uint64_t (*ev)(const uint8_t *, int, fss_group_t, uint64_t) =
                             dcf ? fss_dcf_eval : fss_dpf_eval;
                         assert_int_equal(ev(lib0, m.n, m.g, xs[i]), model_eval(&m, mod0, xs[i]));
                         assert_int_equal(ev(lib1, m.n, m.g, xs[i]), model_eval(&m, mod1, xs[i]));
-                        uint64_t y = combine(m.g, model_eval(&m, mod0, xs[i]),
-                                             model_eval(&m, mod1, xs[i]));
+                        uint64_t y =
+                            combine(m.g, model_eval(&m, mod0, xs[i]), model_eval(&m, mod1, xs[i]));
                         assert_int_equal(y, dcf ? plain_dcf(alpha, beta, xs[i])
                                                 : plain_dpf(alpha, beta, xs[i]));
                     }
@@ -532,7 +561,8 @@ static void test_fss_one_key_statistics_independent_of_alpha(void **state)
             double z;
             for (int party = 0; party < 2; party++) {
                 int leak = leak_detected(keys[0][party], keys[1][party], 8 * kb, N, &z);
-                if (leak) fail_msg("%s g=%d party %d: max z %.2f", dcf ? "dcf" : "dpf", (int)g, party, z);
+                if (leak)
+                    fail_msg("%s g=%d party %d: max z %.2f", dcf ? "dcf" : "dpf", (int)g, party, z);
             }
             /* Positive control: the same test on the two keys together.
              * The parties' level-1 left control bits and t_cw^L add to
@@ -577,8 +607,7 @@ static void test_fss_one_key_statistics_independent_of_alpha(void **state)
  * completes party 1's key. `invert` undoes the PRG's permutation: AES^-1
  * for the bare PRG; σ^-1 ∘ AES^-1 for MMO, which inverts AES ∘ σ but not
  * the feed-forward. Returns 1 with *alpha and key1 filled on success. */
-static int inversion_attack(const model_t *m, const uint8_t *key0, uint64_t *alpha,
-                            uint8_t *key1)
+static int inversion_attack(const model_t *m, const uint8_t *key0, uint64_t *alpha, uint8_t *key1)
 {
     size_t n = (size_t)m->n, bits = model_bits_at(m), kbytes = model_key_bytes(m);
     uint8_t s0[16];
@@ -593,7 +622,8 @@ static int inversion_attack(const model_t *m, const uint8_t *key0, uint64_t *alp
     int found = 0;
     for (int d = 0; d < 2; d++) {
         uint8_t blk[16], root1[16];
-        for (int j = 0; j < 16; j++) blk[j] = c0.s[d][j] ^ scw1[j];
+        for (int j = 0; j < 16; j++)
+            blk[j] = c0.s[d][j] ^ scw1[j];
         blk[0] |= (uint8_t)(c0.t[d] ^ tcw1[d]);
         ossl_aes(aes_mmo_fixed_key(d), 1, root1, blk);
         if (m->prg == PRG_MMO) { /* σ^-1(y_lo ‖ y_hi) = x with x_L = y_lo, x_R = y_lo ⊕ y_hi */
