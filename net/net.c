@@ -152,8 +152,8 @@ static int file_holds_key(int dirfd, const char *name, const uint8_t key[NET_KEY
     size_t a = 0, b = (size_t)got;
     while (a < b && (text[a] == ' ' || text[a] == '\t' || text[a] == '\n' || text[a] == '\r'))
         a++;
-    while (b > a &&
-           (text[b - 1] == ' ' || text[b - 1] == '\t' || text[b - 1] == '\n' || text[b - 1] == '\r'))
+    while (b > a && (text[b - 1] == ' ' || text[b - 1] == '\t' || text[b - 1] == '\n' ||
+                     text[b - 1] == '\r'))
         b--;
     if (b - a != 40) return 0;
     text[b] = '\0';
@@ -229,7 +229,8 @@ static void *zap_main(void *arg)
                 zmq_msg_close(&m);
         }
         if (!dead) zap_answer(rep, f, nf);
-        for (int i = 0; i < nf; i++) zmq_msg_close(&f[i]);
+        for (int i = 0; i < nf; i++)
+            zmq_msg_close(&f[i]);
         if (dead) break;
     }
     zmq_close(rep);

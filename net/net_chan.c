@@ -70,8 +70,7 @@ static void shape_recv(const net_chan_t *nc, const net_frame_hdr_t *h)
     if (age_us < delay_us) sleep_until(now + (delay_us - age_us) * 1000u);
 }
 
-static mpc_err_t chan_net_send(chan_t *c, uint32_t tag, uint64_t depth, const void *buf,
-                               size_t len)
+static mpc_err_t chan_net_send(chan_t *c, uint32_t tag, uint64_t depth, const void *buf, size_t len)
 {
     net_chan_t *nc = (net_chan_t *)c;
     char t[5];
@@ -84,8 +83,8 @@ static mpc_err_t chan_net_send(chan_t *c, uint32_t tag, uint64_t depth, const vo
     zmq_msg_t m;
     if (zmq_msg_init_size(&m, NET_HDR_BYTES + len) != 0)
         return net_fail(c->err, MPC_ENOMEM, "no memory for a '%s' message of %zu bytes", t, len);
-    net_frame_hdr_t h = {.flags = NET_FLAG_STAMP, .seq = nc->send_seq, .tag = tag,
-                         .depth = depth, .len = len};
+    net_frame_hdr_t h = {
+        .flags = NET_FLAG_STAMP, .seq = nc->send_seq, .tag = tag, .depth = depth, .len = len};
     memcpy(h.session, c->session, CHAN_SESSION_BYTES);
     h.stamp = shape_send(nc, NET_HDR_BYTES + len);
     uint8_t *p = zmq_msg_data(&m);

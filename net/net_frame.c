@@ -21,12 +21,14 @@ static void put16(uint8_t *p, uint16_t v)
 
 static void put32(uint8_t *p, uint32_t v)
 {
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
 }
 
 static void put64(uint8_t *p, uint64_t v)
 {
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
 }
 
 static uint16_t get16(const uint8_t *p)
@@ -37,14 +39,16 @@ static uint16_t get16(const uint8_t *p)
 static uint32_t get32(const uint8_t *p)
 {
     uint32_t v = 0;
-    for (int i = 3; i >= 0; i--) v = v << 8 | p[i];
+    for (int i = 3; i >= 0; i--)
+        v = v << 8 | p[i];
     return v;
 }
 
 static uint64_t get64(const uint8_t *p)
 {
     uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
     return v;
 }
 
@@ -83,12 +87,11 @@ mpc_err_t net_frame_check(const uint8_t *msg, size_t n, const uint8_t session[CH
                         NET_HDR_BYTES);
     uint32_t magic = get32(msg + OFF_MAGIC);
     if (magic != NET_FRAME_MAGIC)
-        return net_fail(err, MPC_EFORMAT, "bad magic 0x%08" PRIx32 " (not an mpcllm frame)",
-                        magic);
+        return net_fail(err, MPC_EFORMAT, "bad magic 0x%08" PRIx32 " (not an mpcllm frame)", magic);
     unsigned version = get16(msg + OFF_VERSION);
     if (version != NET_FRAME_VERSION)
-        return net_fail(err, MPC_EFORMAT, "bad version %u (this build speaks version %u)",
-                        version, NET_FRAME_VERSION);
+        return net_fail(err, MPC_EFORMAT, "bad version %u (this build speaks version %u)", version,
+                        NET_FRAME_VERSION);
     h->flags = get16(msg + OFF_FLAGS);
     if (h->flags & ~NET_FLAG_STAMP)
         return net_fail(err, MPC_EFORMAT, "bad flags 0x%04x", (unsigned)h->flags);

@@ -23,7 +23,7 @@
 #define NET_FLAG_STAMP 0x0001u
 
 /* The rendezvous tags (net_listen.c). */
-#define NET_TAG_HELLO CHAN_TAG('h', 'e', 'l', 'o')
+#define NET_TAG_HELLO  CHAN_TAG('h', 'e', 'l', 'o')
 #define NET_TAG_ASSIGN CHAN_TAG('c', 'h', 'a', 'n')
 #define NET_TAG_REFUSE CHAN_TAG('f', 'a', 'i', 'l')
 

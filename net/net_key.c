@@ -26,7 +26,8 @@
 static mpc_err_t key_path(char *out, size_t cap, const char *dir, const char *name, char *err)
 {
     int w = snprintf(out, cap, "%s/%s", dir, name);
-    if (w < 0 || (size_t)w >= cap) return net_fail(err, MPC_EARG, "path %s/%s is too long", dir, name);
+    if (w < 0 || (size_t)w >= cap)
+        return net_fail(err, MPC_EARG, "path %s/%s is too long", dir, name);
     return MPC_OK;
 }
 
@@ -53,7 +54,8 @@ static mpc_err_t write_key(const char *path, const char *z85, mode_t mode, char 
     char line[Z85_KEY_CHARS + 2];
     memcpy(line, z85, Z85_KEY_CHARS);
     line[Z85_KEY_CHARS] = '\n';
-    int bad = fchmod(fd, mode) != 0 || write_all(fd, line, Z85_KEY_CHARS + 1) != 0 || fsync(fd) != 0;
+    int bad =
+        fchmod(fd, mode) != 0 || write_all(fd, line, Z85_KEY_CHARS + 1) != 0 || fsync(fd) != 0;
     sodium_memzero(line, sizeof line);
     if (close(fd) != 0) bad = 1;
     if (bad) {
@@ -104,9 +106,8 @@ static mpc_err_t read_key(const char *path, int private, char z85[Z85_KEY_CHARS 
     }
     if (private && (st.st_mode & 077)) {
         close(fd);
-        return net_fail(err, MPC_EIO,
-                        "%s may be read by group or others (mode %03o); chmod 600 it", path,
-                        (unsigned)(st.st_mode & 0777));
+        return net_fail(err, MPC_EIO, "%s may be read by group or others (mode %03o); chmod 600 it",
+                        path, (unsigned)(st.st_mode & 0777));
     }
     char buf[KEY_FILE_MAX];
     ssize_t got;
@@ -116,9 +117,10 @@ static mpc_err_t read_key(const char *path, int private, char z85[Z85_KEY_CHARS 
     close(fd);
     mpc_err_t e = MPC_OK;
     size_t a = 0, b = got > 0 ? (size_t)got : 0;
-    while (a < b && (buf[a] == ' ' || buf[a] == '\t' || buf[a] == '\n' || buf[a] == '\r')) a++;
-    while (b > a && (buf[b - 1] == ' ' || buf[b - 1] == '\t' || buf[b - 1] == '\n' ||
-                     buf[b - 1] == '\r'))
+    while (a < b && (buf[a] == ' ' || buf[a] == '\t' || buf[a] == '\n' || buf[a] == '\r'))
+        a++;
+    while (b > a &&
+           (buf[b - 1] == ' ' || buf[b - 1] == '\t' || buf[b - 1] == '\n' || buf[b - 1] == '\r'))
         b--;
     if (got < 0)
         e = net_fail(err, MPC_EIO, "cannot read %s: %s", path, strerror(errno));

@@ -27,8 +27,8 @@
 
 struct net_listener {
     net_t *net;
-    net_sock_t sock;  /* ZMQ_ROUTER */
-    net_opts_t opts;  /* for the channels it binds; allow_dir points to allow */
+    net_sock_t sock; /* ZMQ_ROUTER */
+    net_opts_t opts; /* for the channels it binds; allow_dir points to allow */
     char *allow;
     char endpoint[NET_ENDPOINT_BYTES];
     uint64_t accepted; /* numbers fresh ipc and inproc endpoints */
@@ -162,8 +162,8 @@ static int serve_request(net_listener_t *l, void *hello, size_t cap, size_t *len
     char why[NET_ERR_BYTES];
     if (recv_request(l->sock.s, &id, &body) != 0) {
         /* not a dialer: nobody to answer */
-    } else if (net_frame_check(zmq_msg_data(&body), zmq_msg_size(&body), no_session, 0, &h,
-                               why) != MPC_OK) {
+    } else if (net_frame_check(zmq_msg_data(&body), zmq_msg_size(&body), no_session, 0, &h, why) !=
+               MPC_OK) {
         refuse(l, &id, why);
     } else if (h.tag != NET_TAG_HELLO) {
         refuse(l, &id, "expected a hello");
@@ -183,8 +183,7 @@ static int serve_request(net_listener_t *l, void *hello, size_t cap, size_t *len
         } else {
             const char *bound = net_chan_endpoint(*c);
             send_frame(l->sock.s, &id, NET_TAG_ASSIGN, bound, strlen(bound), ZMQ_DONTWAIT);
-            if (h.len)
-                memcpy(hello, (const uint8_t *)zmq_msg_data(&body) + NET_HDR_BYTES, h.len);
+            if (h.len) memcpy(hello, (const uint8_t *)zmq_msg_data(&body) + NET_HDR_BYTES, h.len);
             if (len) *len = h.len;
             rc = 1;
         }
@@ -243,8 +242,8 @@ static int assigned_endpoint(const char *dialed, const char *given, char out[NET
     return w > 0 && w < NET_ENDPOINT_BYTES ? 0 : -1;
 }
 
-chan_t *net_dial(net_t *n, const char *endpoint, const net_opts_t *o, const void *hello,
-                 size_t len, char *err)
+chan_t *net_dial(net_t *n, const char *endpoint, const net_opts_t *o, const void *hello, size_t len,
+                 char *err)
 {
     if (!n) {
         net_fail(err, MPC_EARG, "no net context");
@@ -267,13 +266,11 @@ chan_t *net_dial(net_t *n, const char *endpoint, const net_opts_t *o, const void
         if (errno == EAGAIN)
             e = net_sock_wait(&k, ZMQ_POLLIN, "waiting for the listener to assign a channel", err);
         else if (errno != EINTR)
-            e = net_fail(err, MPC_EIO, "cannot receive from the listener: %s",
-                         zmq_strerror(errno));
+            e = net_fail(err, MPC_EIO, "cannot receive from the listener: %s", zmq_strerror(errno));
     }
     char given[NET_ENDPOINT_BYTES], ep[NET_ENDPOINT_BYTES];
     net_frame_hdr_t h;
-    if (!e)
-        e = net_frame_check(zmq_msg_data(&m), zmq_msg_size(&m), no_session, 0, &h, err);
+    if (!e) e = net_frame_check(zmq_msg_data(&m), zmq_msg_size(&m), no_session, 0, &h, err);
     if (!e && (h.tag == NET_TAG_ASSIGN || h.tag == NET_TAG_REFUSE) && h.len < sizeof given) {
         memcpy(given, (const uint8_t *)zmq_msg_data(&m) + NET_HDR_BYTES, h.len);
         given[h.len] = '\0';

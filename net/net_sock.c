@@ -45,9 +45,9 @@
  * libzmq had received but not yet handed over. */
 #define NET_GRACE_MS 100
 
-#define MONITOR_EVENTS                                                                       \
-    (ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |                  \
-     ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |                 \
+#define MONITOR_EVENTS                                                                             \
+    (ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |                        \
+     ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |                       \
      ZMQ_EVENT_DISCONNECTED)
 
 static int setopt_int(void *s, int opt, int v)
@@ -113,8 +113,7 @@ mpc_err_t net_sock_open(net_sock_t *k, net_t *n, int type, int connecting, const
     if (e) goto fail;
 
     char name[64];
-    snprintf(name, sizeof name, "inproc://mpcllm-monitor.%llu",
-             (unsigned long long)net_next_id(n));
+    snprintf(name, sizeof name, "inproc://mpcllm-monitor.%llu", (unsigned long long)net_next_id(n));
     if (zmq_socket_monitor(k->s, name, MONITOR_EVENTS) != 0 ||
         !(k->mon = zmq_socket(n->zctx, ZMQ_PAIR)) || setopt_int(k->mon, ZMQ_LINGER, 0) ||
         zmq_connect(k->mon, name) != 0) {
@@ -222,8 +221,10 @@ mpc_err_t net_sock_check(net_sock_t *k, char *err)
     }
     if (k->refused) {
         k->troubled = 1;
-        return net_fail(err, MPC_EPEER, "CURVE handshake failed: wrong key or not on the "
-                                        "allow-list (%s)", k->refusal);
+        return net_fail(err, MPC_EPEER,
+                        "CURVE handshake failed: wrong key or not on the "
+                        "allow-list (%s)",
+                        k->refusal);
     }
     return MPC_OK;
 }
@@ -273,7 +274,6 @@ mpc_err_t net_sock_wait(net_sock_t *k, short events, const char *what, char *err
         }
         mpc_err_t e = net_sock_check(k, err);
         if (e) return e;
-        if (k->timeout_ms >= 0 && net_now_ns() >= deadline)
-            return timed_out(k, what, err);
+        if (k->timeout_ms >= 0 && net_now_ns() >= deadline) return timed_out(k, what, err);
     }
 }

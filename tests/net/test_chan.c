@@ -118,7 +118,8 @@ static void exchange(chan_t *a, chan_t *b)
     uint8_t *out = malloc(big), *in = malloc(big);
     assert_non_null(out);
     assert_non_null(in);
-    for (size_t i = 0; i < big; i++) out[i] = (uint8_t)(i * 131 + 7);
+    for (size_t i = 0; i < big; i++)
+        out[i] = (uint8_t)(i * 131 + 7);
     uint64_t depth = 0;
     size_t len = 99;
 
@@ -264,7 +265,8 @@ static void raw_close(raw_t *r)
 
 static void put_le(uint8_t *p, uint64_t v, int bytes)
 {
-    for (int i = 0; i < bytes; i++) p[i] = (uint8_t)(v >> (8 * i));
+    for (int i = 0; i < bytes; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
 }
 
 typedef struct raw_frame {
@@ -279,15 +281,14 @@ typedef struct raw_frame {
 
 static raw_frame_t good_frame(uint64_t seq, uint32_t tag, size_t len)
 {
-    raw_frame_t f = {.magic = 0x4d504346u, .version = 1, .seq = seq, .tag = tag, .depth = 1,
-                     .len_field = len};
+    raw_frame_t f = {
+        .magic = 0x4d504346u, .version = 1, .seq = seq, .tag = tag, .depth = 1, .len_field = len};
     return f;
 }
 
 /* Sends f with payload on the raw socket, cut to total bytes if total is
  * smaller than the whole frame. */
-static void raw_send(raw_t *r, const raw_frame_t *f, const void *payload, size_t plen,
-                     size_t total)
+static void raw_send(raw_t *r, const raw_frame_t *f, const void *payload, size_t plen, size_t total)
 {
     uint8_t buf[512] = {0};
     assert_true(56 + plen <= sizeof buf);

@@ -220,7 +220,8 @@ static void test_mpcllm_keygen_cli_exit_codes_and_output(void **state)
     f = fopen(out, "r");
     assert_non_null(f);
     int lines = 0;
-    while (fgets(line, sizeof line, f)) lines++;
+    while (fgets(line, sizeof line, f))
+        lines++;
     fclose(f);
     assert_int_equal(lines, 1);
     assert_non_null(strstr(line, "refusing to overwrite"));

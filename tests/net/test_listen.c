@@ -143,7 +143,8 @@ static void serve_two(net_t *n, net_listener_t *l, const net_opts_t *co0, const 
     client_t c[2] = {{.n = n, .endpoint = net_listener_endpoint(l), .opts = *co0, .name = "alice"},
                      {.n = n, .endpoint = net_listener_endpoint(l), .opts = *co1, .name = "bob"}};
     pthread_t ct[2], st[2];
-    for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&ct[i], NULL, client_main, &c[i]), 0);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&ct[i], NULL, client_main, &c[i]), 0);
     session_t s[2];
     int seen_alice = 0, seen_bob = 0;
     for (int i = 0; i < 2; i++) {
@@ -164,7 +165,8 @@ static void serve_two(net_t *n, net_listener_t *l, const net_opts_t *co0, const 
     if (c[1].result) fail_msg("bob: %s", c[1].err);
     assert_string_equal(c[0].reply, "ALICE");
     assert_string_equal(c[1].reply, "BOB");
-    for (int i = 0; i < 2; i++) assert_int_equal(s[i].result, MPC_OK);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(s[i].result, MPC_OK);
 }
 
 static void test_net_listener_serves_two_concurrent_clients_over_tcp_curve(void **state)
@@ -320,7 +322,9 @@ static void test_net_listener_refuses_a_hello_longer_than_the_buffer(void **stat
     o.timeout_ms = 3000;
     net_listener_t *l = net_listen(n, "inproc://picky", &o, err);
     assert_non_null(l);
-    client_t c = {.n = n, .endpoint = "inproc://picky", .opts = o,
+    client_t c = {.n = n,
+                  .endpoint = "inproc://picky",
+                  .opts = o,
                   .name = "a-name-far-too-long-for-the-buffer"};
     pthread_t ct;
     assert_int_equal(pthread_create(&ct, NULL, client_main, &c), 0);
