@@ -40,9 +40,15 @@ static uint64_t rnd(uint64_t *s)
 /* Words where carries and the high half matter, mixed with random ones. */
 static uint64_t extreme(uint64_t *s)
 {
-    static const uint64_t edge[] = {UINT64_MAX,         1ull << 63,    (1ull << 63) - 1,
-                                    (1ull << 63) + 1,   0xffffffffull, 1ull << 32,
-                                    (1ull << 32) + 1,   0,             1,
+    static const uint64_t edge[] = {UINT64_MAX,
+                                    1ull << 63,
+                                    (1ull << 63) - 1,
+                                    (1ull << 63) + 1,
+                                    0xffffffffull,
+                                    1ull << 32,
+                                    (1ull << 32) + 1,
+                                    0,
+                                    1,
                                     0xffffffff00000000ull};
     uint64_t r = rnd(s);
     return (r & 3) ? edge[(r >> 2) % (sizeof edge / sizeof edge[0])] : rnd(s);
@@ -63,7 +69,8 @@ static void naive(uint64_t *C, const uint64_t *A, const uint64_t *B, size_t m, s
     for (size_t i = 0; i < m; i++)
         for (size_t j = 0; j < n; j++) {
             uint64_t s = acc ? C[i * n + j] : 0;
-            for (size_t l = 0; l < k; l++) s += A[i * k + l] * (nt ? B[j * k + l] : B[l * n + j]);
+            for (size_t l = 0; l < k; l++)
+                s += A[i * k + l] * (nt ? B[j * k + l] : B[l * n + j]);
             C[i * n + j] = s;
         }
 }
@@ -89,7 +96,8 @@ static void check_shape(size_t m, size_t n, size_t k, enum fill how, uint64_t *s
             naive(want, A, B, m, n, k, acc, nt);
             for (size_t v = 0; v < N_ISAS; v++) {
                 if (!ring_isa_supported(isas[v])) continue;
-                for (size_t i = 0; i < m * n + 2 * GUARD; i++) buf[i] = POISON;
+                for (size_t i = 0; i < m * n + 2 * GUARD; i++)
+                    buf[i] = POISON;
                 if (acc) memcpy(C, C0, m * n * sizeof *C);
                 if (nt)
                     ring_gemm_nt_isa(isas[v], C, A, B, m, n, k, acc);
@@ -131,7 +139,7 @@ static void test_ring_known_answer_wraps(void **state)
 {
     (void)state;
     const uint64_t A[4] = {1ull << 63, 3, UINT64_MAX, 2};
-    const uint64_t B[4] = {1ull << 63, 5, UINT64_MAX, 1ull << 32}; /* (k x n) */
+    const uint64_t B[4] = {1ull << 63, 5, UINT64_MAX, 1ull << 32};  /* (k x n) */
     const uint64_t Bt[4] = {1ull << 63, UINT64_MAX, 5, 1ull << 32}; /* (n x k) */
     const uint64_t want[4] = {UINT64_MAX - 2, (1ull << 63) + 3 * (1ull << 32), (1ull << 63) - 2,
                               (1ull << 33) - 5};
@@ -177,9 +185,9 @@ static void test_ring_gemm_matches_naive_on_tile_edges(void **state)
 {
     (void)state;
     static const size_t shapes[][3] = {
-        {8, 16, 8},   {9, 17, 9},  {16, 32, 16}, {15, 31, 15}, {4, 4, 4},     {5, 5, 5},
-        {2, 8, 1},    {1, 1, 2},   {24, 48, 24}, {1, 257, 4099}, {130, 70, 260}, {0, 5, 5},
-        {5, 0, 5},    {5, 5, 0},   {1, 4, 33},   {8, 9, 31},
+        {8, 16, 8}, {9, 17, 9}, {16, 32, 16}, {15, 31, 15},   {4, 4, 4},      {5, 5, 5},
+        {2, 8, 1},  {1, 1, 2},  {24, 48, 24}, {1, 257, 4099}, {130, 70, 260}, {0, 5, 5},
+        {5, 0, 5},  {5, 5, 0},  {1, 4, 33},   {8, 9, 31},
     };
     uint64_t s = 3;
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
@@ -194,15 +202,19 @@ static void test_ring_elementwise_match_scalar_and_alias(void **state)
     fill(x, N, FILL_EXTREME, &s);
     fill(y, N, FILL_EXTREME, &s);
 
-    for (size_t i = 0; i < N; i++) z[i] = POISON;
+    for (size_t i = 0; i < N; i++)
+        z[i] = POISON;
     ring_add(z, x, y, N);
-    for (size_t i = 0; i < N; i++) assert_int_equal(z[i], x[i] + y[i]);
+    for (size_t i = 0; i < N; i++)
+        assert_int_equal(z[i], x[i] + y[i]);
     ring_sub(z, x, y, N);
-    for (size_t i = 0; i < N; i++) assert_int_equal(z[i], x[i] - y[i]);
+    for (size_t i = 0; i < N; i++)
+        assert_int_equal(z[i], x[i] - y[i]);
     fill(w, N, FILL_RANDOM, &s);
     memcpy(z, w, sizeof z);
     ring_mul_acc(z, x, y, N);
-    for (size_t i = 0; i < N; i++) assert_int_equal(z[i], w[i] + x[i] * y[i]);
+    for (size_t i = 0; i < N; i++)
+        assert_int_equal(z[i], w[i] + x[i] * y[i]);
 
     /* In place: z = z - y, then z = z + y restores it; z += z * y. */
     memcpy(z, x, sizeof z);
@@ -210,7 +222,8 @@ static void test_ring_elementwise_match_scalar_and_alias(void **state)
     ring_add(z, y, z, N);
     assert_memory_equal(z, x, sizeof z);
     ring_mul_acc(z, z, y, N);
-    for (size_t i = 0; i < N; i++) assert_int_equal(z[i], x[i] + x[i] * y[i]);
+    for (size_t i = 0; i < N; i++)
+        assert_int_equal(z[i], x[i] + x[i] * y[i]);
 }
 
 int main(void)
