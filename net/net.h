@@ -7,7 +7,12 @@
  *   magic 'MPCF' u32 | version u16 | flags u16 | session [16] | seq u64 |
  *   tag u32 | reserved u32 | depth u64 | len u64 | payload [len]
  *
- * all little-endian. The receiver checks each frame and refuses, with an
+ * all little-endian. Flags bit 0 says that `reserved` holds the send time
+ * (low 32 bits of CLOCK_MONOTONIC in microseconds), which the shaping mode
+ * uses; other flag bits are refused. Sequence numbers count each direction
+ * from 0; a refused frame is dropped and does not count. The owner sets
+ * chan_t.session once both sides agree on it (zero until then). The
+ * receiver checks each frame and refuses, with an
  * error naming what was wrong, a bad magic or version, a length that does
  * not match the message, another session than the channel's, another tag
  * than the one expected, or a sequence number out of order.
@@ -18,10 +23,20 @@
  * handler that admits only the public keys found there; without one, any
  * client that knows the server's key may connect.
  *
- * Every blocking call gives up after opts.timeout_ms with MPC_EPEER and a
- * clear reason (timeout, peer disconnected, CURVE handshake refused), never
- * a hang. The optional shaping mode adds a one-way delay and a rate limit to
- * every frame sent, to emulate LAN and WAN links on one machine.
+ * Every blocking call gives up after opts.timeout_ms (-1: never) with
+ * MPC_EPEER and a clear reason (timeout, peer disconnected, CURVE handshake
+ * refused), never a hang. A peer that closes a tcp:// or ipc:// link is
+ * reported at once ("peer closed the connection"), after the messages it
+ * sent before; over inproc:// only the timeout notices it. A connecting side
+ * whose key the server refuses fails at once; one that pins a wrong server
+ * key is only dropped by the server, and fails at the timeout with a reason
+ * that names the key. The optional shaping mode adds a one-way delay and a
+ * rate limit to every frame sent, to emulate LAN and WAN links on one
+ * machine only (it relies on CLOCK_MONOTONIC being shared): the sender
+ * applies its rate_mbit, the receiver its delay_ms, so set both ends alike.
+ *
+ * Channels, like ZeroMQ sockets, may move between threads but must be used
+ * by one thread at a time. net_t functions are thread-safe.
  */
 #ifndef NET_NET_H
 #define NET_NET_H
@@ -37,6 +52,8 @@
 /* The largest payload a frame may carry (1 GiB); a sender refuses more, and
  * a receiver drops a connection that sends more. */
 #define NET_MAX_PAYLOAD ((size_t)1 << 30)
+/* The largest hello net_dial sends and a listener reads (64 KiB). */
+#define NET_HELLO_MAX ((size_t)1 << 16)
 
 typedef struct net net_t;
 typedef struct net_listener net_listener_t;
@@ -83,7 +100,9 @@ const char *net_listener_endpoint(const net_listener_t *l);
 /* Waits up to timeout_ms (-1: forever) for a client. On success returns its
  * channel and copies its hello (up to cap bytes) to hello, its length to
  * *len. Returns NULL with err set on timeout or failure; a timeout sets
- * *len to 0 and err to "timeout". */
+ * *len to 0 and err to "timeout". A client whose hello is malformed or
+ * longer than cap is answered with a refusal (its net_dial fails with the
+ * reason) and does not end the wait. */
 chan_t *net_accept(net_listener_t *l, int timeout_ms, void *hello, size_t cap, size_t *len,
                    char *err);
 /* Dials a listener with a hello, then connects to the channel it assigns. */

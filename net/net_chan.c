@@ -78,6 +78,7 @@ static mpc_err_t chan_net_send(chan_t *c, uint32_t tag, uint64_t depth, const vo
     if (len > NET_MAX_PAYLOAD)
         return net_fail(c->err, MPC_EARG, "a '%s' message of %zu bytes exceeds the %zu-byte limit",
                         t, len, NET_MAX_PAYLOAD);
+    net_sock_events(&nc->sock);
     mpc_err_t e = net_sock_check(&nc->sock, c->err);
     if (e) return e;
     zmq_msg_t m;

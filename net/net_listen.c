@@ -249,8 +249,9 @@ chan_t *net_dial(net_t *n, const char *endpoint, const net_opts_t *o, const void
         net_fail(err, MPC_EARG, "no net context");
         return NULL;
     }
-    if (len > NET_MAX_PAYLOAD) {
-        net_fail(err, MPC_EARG, "a hello of %zu bytes is too long", len);
+    if (len > NET_HELLO_MAX) {
+        net_fail(err, MPC_EARG, "a hello of %zu bytes is longer than the %zu allowed", len,
+                 (size_t)NET_HELLO_MAX);
         return NULL;
     }
     net_sock_t k;

@@ -102,7 +102,9 @@ mpc_err_t net_sock_open(net_sock_t *k, net_t *n, int type, int connecting, const
     k->inproc = strncmp(endpoint, "inproc://", 9) == 0;
     k->s = zmq_socket(n->zctx, type);
     if (!k->s) return net_fail(err, MPC_EIO, "cannot make a socket: %s", zmq_strerror(errno));
-    int64_t maxmsg = (int64_t)(NET_HDR_BYTES + NET_MAX_PAYLOAD);
+    /* A listener only ever reads hellos; refuse a stranger's giant one. */
+    int64_t maxmsg =
+        (int64_t)NET_HDR_BYTES + (int64_t)(type == ZMQ_ROUTER ? NET_HELLO_MAX : NET_MAX_PAYLOAD);
     if (setopt_int(k->s, ZMQ_LINGER, 0) || setopt_int(k->s, ZMQ_SNDHWM, NET_HWM) ||
         setopt_int(k->s, ZMQ_RCVHWM, NET_HWM) ||
         zmq_setsockopt(k->s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg)) {
