@@ -91,8 +91,9 @@ mpc_err_t kv_config_check(const kv_config_t *c, char *msg, size_t msg_len)
         return fail(msg, msg_len, "unknown policy %d", (int)c->policy);
     if (c->n_layers < 1 || c->n_heads < 1 || c->n_kv_heads < 1 || c->head_size < 1 ||
         c->seq_len < 1)
-        return fail(msg, msg_len, "model dims must be positive (layers %d, heads %d, kv heads "
-                                  "%d, head size %d, seq_len %d)",
+        return fail(msg, msg_len,
+                    "model dims must be positive (layers %d, heads %d, kv heads "
+                    "%d, head size %d, seq_len %d)",
                     c->n_layers, c->n_heads, c->n_kv_heads, c->head_size, c->seq_len);
     if (c->n_heads % c->n_kv_heads != 0)
         return fail(msg, msg_len, "n_heads %d is not a multiple of n_kv_heads %d", c->n_heads,
@@ -112,8 +113,7 @@ mpc_err_t kv_config_check(const kv_config_t *c, char *msg, size_t msg_len)
                     c->budget, c->static_keep);
     if (c->cluster_fine < 1 || c->cluster_coarse < c->cluster_fine ||
         c->cluster_coarse % c->cluster_fine != 0)
-        return fail(msg, msg_len,
-                    "--clusters A,B needs B >= 1 and A a multiple of B (got %d,%d)",
+        return fail(msg, msg_len, "--clusters A,B needs B >= 1 and A a multiple of B (got %d,%d)",
                     c->cluster_coarse, c->cluster_fine);
     if (c->sinks < 0 || c->fixed_budget < 0)
         return fail(msg, msg_len, "sinks and fixed budget must be >= 0");
@@ -130,8 +130,9 @@ mpc_err_t kv_config_check(const kv_config_t *c, char *msg, size_t msg_len)
         return fail(msg, msg_len, "quest page must be >= 1 and full layers >= 0");
     if (!(c->mpc_alpha >= 0 && c->mpc_alpha <= 1) || !(c->mpc_window_frac >= 0) ||
         c->mpc_window_min < 1)
-        return fail(msg, msg_len, "mpcache alpha must be in [0, 1], window fraction >= 0 and "
-                                  "window minimum >= 1");
+        return fail(msg, msg_len,
+                    "mpcache alpha must be in [0, 1], window fraction >= 0 and "
+                    "window minimum >= 1");
     return MPC_OK;
 }
 
@@ -150,7 +151,8 @@ static void zfree(void *p, size_t bytes)
 {
     if (!p) return;
     volatile unsigned char *b = p;
-    for (size_t i = 0; i < bytes; i++) b[i] = 0;
+    for (size_t i = 0; i < bytes; i++)
+        b[i] = 0;
     free(p);
 }
 
@@ -212,7 +214,8 @@ kv_t *kv_new(const kv_config_t *cfg, mpc_err_t *err, char *msg, size_t msg_len)
         kv->wq = zalloc((size_t)L * kv->nwq * H * d, sizeof(float), &ok);
         kv->wqpos = zalloc(kv->nwq, sizeof(int), &ok);
         kv->s_probs = zalloc(3 * (size_t)kv->nwq * T, sizeof(double), &ok);
-        for (int i = 0; ok && i < kv->nwq; i++) kv->wqpos[i] = P - kv->nwq + i;
+        for (int i = 0; ok && i < kv->nwq; i++)
+            kv->wqpos[i] = P - kv->nwq + i;
     }
     if (pol == KV_CAKE) {
         kv->hw = cfg->window;
@@ -259,7 +262,8 @@ kv_t *kv_new(const kv_config_t *cfg, mpc_err_t *err, char *msg, size_t msg_len)
             .pos = kv->sel_pos + (size_t)l * G * T,
         };
     }
-    for (size_t i = 0; i < (size_t)T * L; i++) kv->log[i] = -1;
+    for (size_t i = 0; i < (size_t)T * L; i++)
+        kv->log[i] = -1;
     kv->cap_pos = -1;
     return kv;
 }
@@ -279,14 +283,15 @@ void kv_free(kv_t **kvp)
     zfree(kv->cmax1, kv->cmax1 ? (size_t)kv->L * kv->G * kv->nc1 * d * sizeof(float) : 0);
     zfree(kv->cmin1, kv->cmin1 ? (size_t)kv->L * kv->G * kv->nc1 * d * sizeof(float) : 0);
     zfree(kv->s_q, d * sizeof(float));
-    void *rest[] = {kv->pos,      kv->len,      kv->next_pos,  kv->ended,     kv->sel_at,
-                    kv->sel,      kv->sel_count, kv->sel_slot, kv->sel_pos,   kv->sel_clu,
-                    kv->sel_nclu, kv->log,      kv->wqpos,     kv->score,     kv->hist,
-                    kv->hist_rows, kv->hist_head, kv->nmerged, kv->tau,       kv->tau_set,
-                    kv->pref,     kv->budgeted, kv->cap,       kv->cap_prev,  kv->summ2,
-                    kv->summ1,    kv->static_pos, kv->static_n, kv->s_a,      kv->s_b,
-                    kv->s_c,      kv->s_probs,  kv->s_i1,      kv->s_i2,      kv->s_i3};
-    for (size_t i = 0; i < sizeof rest / sizeof rest[0]; i++) free(rest[i]);
+    void *rest[] = {kv->pos,       kv->len,        kv->next_pos, kv->ended,    kv->sel_at,
+                    kv->sel,       kv->sel_count,  kv->sel_slot, kv->sel_pos,  kv->sel_clu,
+                    kv->sel_nclu,  kv->log,        kv->wqpos,    kv->score,    kv->hist,
+                    kv->hist_rows, kv->hist_head,  kv->nmerged,  kv->tau,      kv->tau_set,
+                    kv->pref,      kv->budgeted,   kv->cap,      kv->cap_prev, kv->summ2,
+                    kv->summ1,     kv->static_pos, kv->static_n, kv->s_a,      kv->s_b,
+                    kv->s_c,       kv->s_probs,    kv->s_i1,     kv->s_i2,     kv->s_i3};
+    for (size_t i = 0; i < sizeof rest / sizeof rest[0]; i++)
+        free(rest[i]);
     free(kv);
     *kvp = NULL;
 }
@@ -432,7 +437,8 @@ static void select_all(kv_t *kv, int l)
 {
     for (int g = 0; g < kv->G; g++) {
         int *slot = kv->sel_slot + kv_slot_ix(kv, l, g, 0);
-        for (int i = 0; i < kv->len[l]; i++) slot[i] = i;
+        for (int i = 0; i < kv->len[l]; i++)
+            slot[i] = i;
         kv->sel_count[kv_lg(kv, l, g)] = kv->len[l];
         kv->sel_nclu[kv_lg(kv, l, g)] = -1;
     }
@@ -485,21 +491,25 @@ static void mpcache_select(kv_t *kv, int l, int pos, const float *q)
             alive[c] = 0;
         }
         kv_topk(s1, p.g1, p.k1, kv->s_i2, kv->s_i1);
-        for (int i = 0; i < p.k1; i++) alive[kv->s_i2[i]] = 1;
+        for (int i = 0; i < p.k1; i++)
+            alive[kv->s_i2[i]] = 1;
         /* level 2: only the survivors' children are scored */
         for (int f = 0; f < p.g2; f++) {
             size_t o = (lg * (size_t)kv->nc2 + (size_t)f) * (size_t)d;
-            if (f == 0 || f == p.g2 - 1) s2[f] = INFINITY;
+            if (f == 0 || f == p.g2 - 1)
+                s2[f] = INFINITY;
             else if (alive[f / per] != 0)
                 s2[f] = group_cluster_score(kv, q, g, kv->cmax2 + o, kv->cmin2 + o);
-            else s2[f] = -INFINITY;
+            else
+                s2[f] = -INFINITY;
         }
         int *clu = kv->sel_clu + kv_slot_ix(kv, l, g, 0);
         kv_topk(s2, p.g2, p.k2, clu, kv->s_i1);
         kv->sel_nclu[lg] = p.k2;
         int *slot = kv->sel_slot + kv_slot_ix(kv, l, g, 0), m = 0;
         for (int i = 0; i < p.k2; i++)
-            for (int s = clu[i] * B; s < (clu[i] + 1) * B && s < n; s++) slot[m++] = s;
+            for (int s = clu[i] * B; s < (clu[i] + 1) * B && s < n; s++)
+                slot[m++] = s;
         MPC_ASSERT(m == p.count);
         kv->sel_count[lg] = m;
     }
@@ -519,9 +529,11 @@ static void quest_select(kv_t *kv, int l, int pos, const float *q)
     for (int g = 0; g < kv->G; g++) {
         size_t lg = kv_lg(kv, l, g);
         double *take = kv->s_a, *ps = kv->s_b;
-        for (int s = 0; s < n; s++) take[s] = 0;
+        for (int s = 0; s < n; s++)
+            take[s] = 0;
         int left = budget;
-        for (int s = n - 1; s >= (np - 1) * page && left > 0; s--, left--) take[s] = 1;
+        for (int s = n - 1; s >= (np - 1) * page && left > 0; s--, left--)
+            take[s] = 1;
         for (int c = 0; c < np - 1; c++) {
             size_t o = (lg * (size_t)kv->nc2 + (size_t)c) * (size_t)d;
             ps[c] = 0;
@@ -531,7 +543,8 @@ static void quest_select(kv_t *kv, int l, int pos, const float *q)
         kv_argsort_desc(ps, np - 1, kv->s_i2, kv->s_i1);
         for (int r = 0; r < np - 1 && left > 0; r++) {
             int c = kv->s_i2[r];
-            for (int s = (c + 1) * page - 1; s >= c * page && left > 0; s--, left--) take[s] = 1;
+            for (int s = (c + 1) * page - 1; s >= c * page && left > 0; s--, left--)
+                take[s] = 1;
         }
         int *slot = kv->sel_slot + kv_slot_ix(kv, l, g, 0), m = 0;
         for (int s = 0; s < n; s++)
@@ -546,9 +559,12 @@ const kv_sel_t *kv_select(kv_t *kv, int l, const float *q)
     MPC_ASSERT(l >= 0 && l < kv->L && kv->next_pos[l] > 0);
     int pos = kv->next_pos[l] - 1, P = kv->cfg.prompt_len;
     MPC_ASSERT(pos < P || kv->ended[l]);
-    if (pos < P) select_all(kv, l);
-    else if (kv->cfg.policy == KV_MPCACHE) mpcache_select(kv, l, pos, q);
-    else if (kv->cfg.policy == KV_QUEST) quest_select(kv, l, pos, q);
+    if (pos < P)
+        select_all(kv, l);
+    else if (kv->cfg.policy == KV_MPCACHE)
+        mpcache_select(kv, l, pos, q);
+    else if (kv->cfg.policy == KV_QUEST)
+        quest_select(kv, l, pos, q);
     else {
         select_all(kv, l);
         /* the eviction policies hold exactly their budget at decode */
@@ -559,7 +575,8 @@ const kv_sel_t *kv_select(kv_t *kv, int l, const float *q)
     for (int g = 0; g < kv->G; g++) {
         size_t base = kv_slot_ix(kv, l, g, 0);
         int c = kv->sel_count[kv_lg(kv, l, g)];
-        for (int i = 0; i < c; i++) kv->sel_pos[base + i] = kv->pos[base + kv->sel_slot[base + i]];
+        for (int i = 0; i < c; i++)
+            kv->sel_pos[base + i] = kv->pos[base + kv->sel_slot[base + i]];
         total += c;
     }
     kv->log[(size_t)pos * kv->L + l] = total;
@@ -591,13 +608,15 @@ void kv_mpcache_static(kv_t *kv, int l)
     } else {
         int bs = kv_static_keep(c), nw = kv_static_window(c), off = kv->nwq - nw;
         if (bs >= P) {
-            for (int i = 0; i < P; i++) keep[i] = i;
+            for (int i = 0; i < P; i++)
+                keep[i] = i;
             kv->static_n[l] = P;
         } else {
             /* score_j = sum over the window's queries of the attention on
              * key j, averaged over all query heads of the layer */
             double *score = kv->s_a;
-            for (int j = 0; j < n; j++) score[j] = 0;
+            for (int j = 0; j < n; j++)
+                score[j] = 0;
             for (int h = 0; h < kv->H; h++) {
                 int g = h / kv->kv_mul;
                 const float *qh =
@@ -615,7 +634,8 @@ void kv_mpcache_static(kv_t *kv, int l)
             kv->static_n[l] = bs;
         }
     }
-    for (int g = 0; g < kv->G; g++) kv_compact(kv, l, g, keep, kv->static_n[l]);
+    for (int g = 0; g < kv->G; g++)
+        kv_compact(kv, l, g, keep, kv->static_n[l]);
     kv->len[l] = kv->static_n[l];
     kv->summ2[l] = kv->summ1[l] = 0;
     summarise(kv, l);
@@ -628,14 +648,20 @@ void kv_prefill_end(kv_t *kv, int l)
     MPC_ASSERT(l == 0 || kv->ended[l - 1]);
     switch (kv->cfg.policy) {
     case KV_FULL:
-    case KV_QUEST: break;
-    case KV_MPCACHE: kv_mpcache_static(kv, l); break;
-    default: kv_evict_prefill_end(kv, l); break;
+    case KV_QUEST:
+        break;
+    case KV_MPCACHE:
+        kv_mpcache_static(kv, l);
+        break;
+    default:
+        kv_evict_prefill_end(kv, l);
+        break;
     }
     kv->ended[l] = 1;
 }
 
 void kv_layer_budgets(const kv_t *kv, int pos, int *out)
 {
-    for (int l = 0; l < kv->L; l++) out[l] = kv_layer_budget(kv, l, pos);
+    for (int l = 0; l < kv->L; l++)
+        out[l] = kv_layer_budget(kv, l, pos);
 }

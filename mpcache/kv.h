@@ -65,15 +65,15 @@
 #include "mpc/err.h"
 
 typedef enum kv_policy {
-    KV_FULL = 0,   /* keep and attend everything */
-    KV_STREAMING,  /* StreamingLLM: sinks + recent window */
-    KV_H2O,        /* heavy hitters + recent, real drop, one eviction per step */
-    KV_SNAPKV,     /* look-once: pooled window attention at prefill */
-    KV_TOVA,       /* evict by the last query's attention, mean over heads */
-    KV_CAKE,       /* cascading layer budgets from preference scores */
-    KV_D2O,        /* layer budgets from variance, merge evicted tokens */
-    KV_QUEST,      /* page min/max upper bounds; nothing evicted */
-    KV_MPCACHE,    /* static look-once eviction + clustered dynamic selection */
+    KV_FULL = 0,  /* keep and attend everything */
+    KV_STREAMING, /* StreamingLLM: sinks + recent window */
+    KV_H2O,       /* heavy hitters + recent, real drop, one eviction per step */
+    KV_SNAPKV,    /* look-once: pooled window attention at prefill */
+    KV_TOVA,      /* evict by the last query's attention, mean over heads */
+    KV_CAKE,      /* cascading layer budgets from preference scores */
+    KV_D2O,       /* layer budgets from variance, merge evicted tokens */
+    KV_QUEST,     /* page min/max upper bounds; nothing evicted */
+    KV_MPCACHE,   /* static look-once eviction + clustered dynamic selection */
     KV_POLICY_COUNT
 } kv_policy_t;
 
@@ -211,9 +211,12 @@ int kv_debug_selection(const kv_t *kv, int layer, int g, int *pos_out);
  * attended everything without clustering. */
 int kv_debug_clusters(const kv_t *kv, int layer, int g, int *out);
 
-/* The layers' token budgets (per KV head) for pos, where the policy sets
- * them per layer (CAKE, D2O); otherwise the common count. out has n_layers
- * ints. -1 marks a layer that attends everything. */
+/* The layers' token budgets (per KV head) at position pos: out has
+ * n_layers ints, -1 marking a layer that attends everything (full, Quest's
+ * first layers, D2O's uncompressed layers). Most policies use the common
+ * count for every layer. CAKE and D2O schedule them step by step after the
+ * prompt, so for them a decode pos must be the current step or the next
+ * (the one the last kv_observe evicted for); others abort. */
 void kv_layer_budgets(const kv_t *kv, int pos, int *out);
 
 /* --- pure functions: the maths, for every engine ----------------------- */
@@ -247,8 +250,7 @@ int kv_ceil(double x);
 void kv_topk(const double *score, int n, int k, int *out, int *scratch);
 
 /* MPCache's cluster score for one query head: q . (alpha r+ + (1-alpha) r-). */
-double kv_cluster_score(const float *q, const float *rmax, const float *rmin, int d,
-                        double alpha);
+double kv_cluster_score(const float *q, const float *rmax, const float *rmin, int d, double alpha);
 
 /* Quest's page bound for one query head: sum_d max(q_d M_d, q_d m_d); no
  * key k with m <= k <= M (element-wise) has q . k above it. */

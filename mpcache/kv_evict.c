@@ -58,8 +58,10 @@ int kv_layer_budget(const kv_t *kv, int l, int pos)
 {
     const kv_config_t *c = &kv->cfg;
     switch (c->policy) {
-    case KV_FULL: return -1;
-    case KV_QUEST: return l < c->quest_full_layers ? -1 : kv_budget_tokens(c, pos);
+    case KV_FULL:
+        return -1;
+    case KV_QUEST:
+        return l < c->quest_full_layers ? -1 : kv_budget_tokens(c, pos);
     case KV_CAKE:
     case KV_D2O:
         if (pos < c->prompt_len) return pos + 1;
@@ -68,7 +70,8 @@ int kv_layer_budget(const kv_t *kv, int l, int pos)
         if (pos == kv->cap_pos) return kv->cap[l];
         MPC_ASSERT(pos == kv->cap_pos - 1);
         return kv->cap_prev[l];
-    default: return kv_budget_tokens(c, pos);
+    default:
+        return kv_budget_tokens(c, pos);
     }
 }
 
@@ -115,8 +118,10 @@ static int complement(const int *keep, int nkeep, int n, int *out)
 {
     int m = 0, j = 0;
     for (int s = 0; s < n; s++) {
-        if (j < nkeep && keep[j] == s) j++;
-        else out[m++] = s;
+        if (j < nkeep && keep[j] == s)
+            j++;
+        else
+            out[m++] = s;
     }
     return m;
 }
@@ -155,8 +160,8 @@ static void d2o_merge(kv_t *kv, int l, int g, const int *keep, int nkeep, const 
         mean += best[e];
     }
     mean /= ne;
-    kv->tau[lg] = kv->tau_set[lg] ? kv->cfg.d2o_ema * kv->tau[lg] + (1 - kv->cfg.d2o_ema) * mean
-                                  : mean;
+    kv->tau[lg] =
+        kv->tau_set[lg] ? kv->cfg.d2o_ema * kv->tau[lg] + (1 - kv->cfg.d2o_ema) * mean : mean;
     kv->tau_set[lg] = 1;
     for (int e = 0; e < ne; e++) {
         if (!(best[e] > kv->tau[lg])) continue;
@@ -216,9 +221,12 @@ static void evict_streaming(kv_t *kv, int l, int target)
     if (n <= target) return;
     int sinks = kv->cfg.sinks < target ? kv->cfg.sinks : target, m = 0;
     int *keep = kv->s_i2;
-    for (int s = 0; s < sinks; s++) keep[m++] = s;
-    for (int s = n - (target - sinks); s < n; s++) keep[m++] = s;
-    for (int g = 0; g < kv->G; g++) kv_compact(kv, l, g, keep, target);
+    for (int s = 0; s < sinks; s++)
+        keep[m++] = s;
+    for (int s = n - (target - sinks); s < n; s++)
+        keep[m++] = s;
+    for (int g = 0; g < kv->G; g++)
+        kv_compact(kv, l, g, keep, target);
     kv->len[l] = target;
 }
 
@@ -241,7 +249,8 @@ static void evict_tova(kv_t *kv, int l, double *sc, int target)
     if (kv->len[l] <= target) return;
     int *keep = kv->s_i2;
     kv_topk(sc, kv->len[l], target, keep, kv->s_i1);
-    for (int g = 0; g < kv->G; g++) kv_compact(kv, l, g, keep, target);
+    for (int g = 0; g < kv->G; g++)
+        kv_compact(kv, l, g, keep, target);
     kv->len[l] = target;
 }
 
@@ -264,16 +273,19 @@ static void snapkv_prefill(kv_t *kv, int l, int target)
     int recent = nw < target / 2 ? nw : target / 2;
     for (int g = 0; g < kv->G; g++) {
         double *sum = kv->s_a, *sc = kv->score + kv_slot_ix(kv, l, g, 0);
-        for (int j = 0; j < n; j++) sum[j] = 0;
+        for (int j = 0; j < n; j++)
+            sum[j] = 0;
         for (int h = g * kv->kv_mul; h < (g + 1) * kv->kv_mul; h++) {
             head_window(kv, l, h, kv->s_probs);
             for (int i = 0; i < nw; i++)
-                for (int j = 0; j < n; j++) sum[j] += kv->s_probs[(size_t)i * n + j];
+                for (int j = 0; j < n; j++)
+                    sum[j] += kv->s_probs[(size_t)i * n + j];
         }
         /* pool before top-k: a token's neighbours vote for it */
         kv_avg_pool(sum, n, kv->cfg.pool, sc);
         const int *pos = kv->pos + kv_slot_ix(kv, l, g, 0);
-        for (int s = n - recent; s < n; s++) sc[s] = KV_PROTECT + pos[s];
+        for (int s = n - recent; s < n; s++)
+            sc[s] = KV_PROTECT + pos[s];
     }
     evict_pooled(kv, l, target);
 }
@@ -282,10 +294,12 @@ static void tova_prefill(kv_t *kv, int l, int target)
 {
     int n = kv->len[l];
     double *sc = kv->s_c;
-    for (int j = 0; j < n; j++) sc[j] = 0;
+    for (int j = 0; j < n; j++)
+        sc[j] = 0;
     for (int h = 0; h < kv->H; h++) {
         head_window(kv, l, h, kv->s_probs); /* nwq == 1: the last query */
-        for (int j = 0; j < n; j++) sc[j] += kv->s_probs[j] / kv->H;
+        for (int j = 0; j < n; j++)
+            sc[j] += kv->s_probs[j] / kv->H;
     }
     evict_tova(kv, l, sc, target);
 }
@@ -328,7 +342,8 @@ static void cake_prefill(kv_t *kv, int l)
         }
         for (int s = 0; s < n; s++) {
             float *r = kv->hist + kv_slot_ix(kv, l, g, s) * (size_t)kv->hw;
-            for (int i = 0; i < nw; i++) r[i] = (float)grp[(size_t)i * n + s];
+            for (int i = 0; i < nw; i++)
+                r[i] = (float)grp[(size_t)i * n + s];
         }
         cake_indicator(kv, l, g, nw);
     }
@@ -361,9 +376,11 @@ static void cake_prefill(kv_t *kv, int l)
         sum_hi += hi[i];
     }
     kv_alloc_shares(kv->pref, lo, hi, l + 1, total < sum_hi ? total : sum_hi, kv->cap);
-    for (int i = 0; i <= l; i++) evict_pooled(kv, i, kv->cap[i]);
+    for (int i = 0; i <= l; i++)
+        evict_pooled(kv, i, kv->cap[i]);
     if (l == kv->L - 1) {
-        for (int i = 0; i < kv->L; i++) kv->cap[i] = kv->cap_prev[i] = kv->len[i] + 1;
+        for (int i = 0; i < kv->L; i++)
+            kv->cap[i] = kv->cap_prev[i] = kv->len[i] + 1;
         kv->cap_pos = P;
     }
 }
@@ -388,7 +405,8 @@ static void d2o_prefill(kv_t *kv, int l)
         if (sig[g] > hi_s) hi_s = sig[g];
     }
     double s = 0;
-    for (int g = 0; g < kv->G; g++) s += hi_s > lo_s ? (sig[g] - lo_s) / (hi_s - lo_s) : 0;
+    for (int g = 0; g < kv->G; g++)
+        s += hi_s > lo_s ? (sig[g] - lo_s) / (hi_s - lo_s) : 0;
     kv->pref[l] = s / kv->G;
     kv->budgeted[l] = !(l == 0 || l == 1 || l == L - 1);
     if (l != L - 1) return;
@@ -425,13 +443,26 @@ void kv_evict_prefill_end(kv_t *kv, int l)
 {
     int target = kv_budget_tokens(&kv->cfg, kv->cfg.prompt_len) - 1;
     switch (kv->cfg.policy) {
-    case KV_STREAMING: evict_streaming(kv, l, target); break;
-    case KV_H2O: evict_heavy(kv, l, target); break;
-    case KV_SNAPKV: snapkv_prefill(kv, l, target); break;
-    case KV_TOVA: tova_prefill(kv, l, target); break;
-    case KV_CAKE: cake_prefill(kv, l); break;
-    case KV_D2O: d2o_prefill(kv, l); break;
-    default: MPC_ASSERT(0);
+    case KV_STREAMING:
+        evict_streaming(kv, l, target);
+        break;
+    case KV_H2O:
+        evict_heavy(kv, l, target);
+        break;
+    case KV_SNAPKV:
+        snapkv_prefill(kv, l, target);
+        break;
+    case KV_TOVA:
+        tova_prefill(kv, l, target);
+        break;
+    case KV_CAKE:
+        cake_prefill(kv, l);
+        break;
+    case KV_D2O:
+        d2o_prefill(kv, l);
+        break;
+    default:
+        MPC_ASSERT(0);
     }
 }
 
@@ -449,7 +480,8 @@ void kv_evict_observe(kv_t *kv, int l, const float *probs, int stride)
             double *sc = kv->score + kv_slot_ix(kv, l, g, 0);
             const int *slot = kv->sel_slot + kv_slot_ix(kv, l, g, 0);
             for (int h = g * kv->kv_mul; h < (g + 1) * kv->kv_mul; h++)
-                for (int i = 0; i < cnt[g]; i++) sc[slot[i]] += probs[(size_t)h * stride + i];
+                for (int i = 0; i < cnt[g]; i++)
+                    sc[slot[i]] += probs[(size_t)h * stride + i];
         }
     }
     if (!decode) return;
@@ -459,14 +491,21 @@ void kv_evict_observe(kv_t *kv, int l, const float *probs, int stride)
     int target = b - 1;
 
     switch (pol) {
-    case KV_STREAMING: evict_streaming(kv, l, target); break;
+    case KV_STREAMING:
+        evict_streaming(kv, l, target);
+        break;
     case KV_H2O:
-    case KV_D2O: evict_heavy(kv, l, target); break;
-    case KV_SNAPKV: evict_pooled(kv, l, target); break;
+    case KV_D2O:
+        evict_heavy(kv, l, target);
+        break;
+    case KV_SNAPKV:
+        evict_pooled(kv, l, target);
+        break;
     case KV_TOVA: {
         double *sc = kv->s_c;
         const int *slot = kv->sel_slot + kv_slot_ix(kv, l, 0, 0);
-        for (int s = 0; s < kv->len[l]; s++) sc[s] = 0;
+        for (int s = 0; s < kv->len[l]; s++)
+            sc[s] = 0;
         for (int h = 0; h < kv->H; h++)
             for (int i = 0; i < cnt[h / kv->kv_mul]; i++)
                 sc[slot[i]] += probs[(size_t)h * stride + i] / kv->H;
@@ -487,10 +526,12 @@ void kv_evict_observe(kv_t *kv, int l, const float *probs, int stride)
         kv->hist_head[l] = (head + 1) % kv->hw;
         if (kv->hist_rows[l] < kv->hw) kv->hist_rows[l]++;
         if (kv->len[l] > target)
-            for (int g = 0; g < kv->G; g++) cake_indicator(kv, l, g, kv->hist_rows[l]);
+            for (int g = 0; g < kv->G; g++)
+                cake_indicator(kv, l, g, kv->hist_rows[l]);
         evict_pooled(kv, l, target);
         break;
     }
-    default: break; /* full, Quest, MPCache evict nothing after prefill */
+    default:
+        break; /* full, Quest, MPCache evict nothing after prefill */
     }
 }

@@ -27,26 +27,26 @@ struct kv {
     int *sel_at;   /* (L) position of the layer's last selection, or -1 */
 
     /* selection output */
-    kv_sel_t *sel;      /* (L) */
-    int *sel_count;     /* (L, G) */
-    int *sel_slot;      /* (L, G, T) */
-    int *sel_pos;       /* (L, G, T) */
-    int *sel_clu;       /* (L, G, T) MPCache: chosen fine clusters */
-    int *sel_nclu;      /* (L, G) their number, -1 when not clustered */
-    int *log;           /* (T, L) attended tokens, summed over KV heads */
+    kv_sel_t *sel;  /* (L) */
+    int *sel_count; /* (L, G) */
+    int *sel_slot;  /* (L, G, T) */
+    int *sel_pos;   /* (L, G, T) */
+    int *sel_clu;   /* (L, G, T) MPCache: chosen fine clusters */
+    int *sel_nclu;  /* (L, G) their number, -1 when not clustered */
+    int *log;       /* (T, L) attended tokens, summed over KV heads */
 
     /* the prompt's last queries, for the look-once decisions */
-    int nwq;     /* window queries kept: positions P - nwq .. P - 1 */
-    float *wq;   /* (L, nwq, H, d) */
-    int *wqpos;  /* (nwq) */
+    int nwq;    /* window queries kept: positions P - nwq .. P - 1 */
+    float *wq;  /* (L, nwq, H, d) */
+    int *wqpos; /* (nwq) */
 
     double *score; /* (L, G, T) H2O/D2O column sums, SnapKV/CAKE/TOVA scores */
 
     /* CAKE: the last `window` queries' attention per slot, a ring */
-    int hw;          /* window rows */
-    float *hist;     /* (L, G, T, hw) */
-    int *hist_rows;  /* (L) rows filled */
-    int *hist_head;  /* (L) next row to overwrite */
+    int hw;         /* window rows */
+    float *hist;    /* (L, G, T, hw) */
+    int *hist_rows; /* (L) rows filled */
+    int *hist_head; /* (L) next row to overwrite */
 
     /* D2O merging */
     float *ksum, *vsum; /* (L, G, T, d) k_c + sum m_e k_e */
@@ -55,19 +55,19 @@ struct kv {
     int *tau_set;       /* (L, G) */
 
     /* per-layer budgets (CAKE, D2O) */
-    double *pref;   /* (L) preference / layer weight */
-    int *budgeted;  /* (L) 1 when the layer is compressed */
-    int *cap;       /* (L) per-layer budget at cap_pos */
-    int *cap_prev;  /* (L) per-layer budget at cap_pos - 1 */
-    int cap_pos;    /* -1 before the schedule exists */
+    double *pref;  /* (L) preference / layer weight */
+    int *budgeted; /* (L) 1 when the layer is compressed */
+    int *cap;      /* (L) per-layer budget at cap_pos */
+    int *cap_prev; /* (L) per-layer budget at cap_pos - 1 */
+    int cap_pos;   /* -1 before the schedule exists */
 
     /* cluster summaries: MPCache fine (B) and coarse (A); Quest pages use
      * the fine arrays with the page size */
-    int csz2, csz1;        /* cluster sizes */
-    int nc2, nc1;          /* clusters per (layer, KV head) */
-    float *cmax2, *cmin2;  /* (L, G, nc2, d) */
-    float *cmax1, *cmin1;  /* (L, G, nc1, d) */
-    int *summ2, *summ1;    /* (L) full clusters summarised so far */
+    int csz2, csz1;       /* cluster sizes */
+    int nc2, nc1;         /* clusters per (layer, KV head) */
+    float *cmax2, *cmin2; /* (L, G, nc2, d) */
+    float *cmax1, *cmin1; /* (L, G, nc1, d) */
+    int *summ2, *summ1;   /* (L) full clusters summarised so far */
 
     /* MPCache static sets, per layer, for the shared layer pairs */
     int *static_pos; /* (L, T) kept positions */
@@ -75,9 +75,9 @@ struct kv {
 
     /* scratch, sized for T */
     double *s_a, *s_b, *s_c; /* T each */
-    double *s_probs;          /* (3, nwq, T) */
-    int *s_i1, *s_i2, *s_i3;  /* 2T each */
-    float *s_q;               /* d */
+    double *s_probs;         /* (3, nwq, T) */
+    int *s_i1, *s_i2, *s_i3; /* 2T each */
+    float *s_q;              /* d */
 };
 
 /* Index helpers. */

@@ -86,7 +86,8 @@ int kv_budget_tokens(const kv_config_t *cfg, int pos)
 
 void kv_argsort_desc(const double *score, int n, int *idx, int *scratch)
 {
-    for (int i = 0; i < n; i++) idx[i] = i;
+    for (int i = 0; i < n; i++)
+        idx[i] = i;
     /* bottom-up merge sort: stable, so equal scores keep index order */
     for (int w = 1; w < n; w *= 2) {
         for (int lo = 0; lo < n; lo += 2 * w) {
@@ -95,8 +96,10 @@ void kv_argsort_desc(const double *score, int n, int *idx, int *scratch)
             int a = lo, b = mid, o = lo;
             while (a < mid && b < hi)
                 scratch[o++] = score[idx[b]] > score[idx[a]] ? idx[b++] : idx[a++];
-            while (a < mid) scratch[o++] = idx[a++];
-            while (b < hi) scratch[o++] = idx[b++];
+            while (a < mid)
+                scratch[o++] = idx[a++];
+            while (b < hi)
+                scratch[o++] = idx[b++];
         }
         memcpy(idx, scratch, (size_t)n * sizeof *idx);
     }
@@ -109,17 +112,18 @@ void kv_topk(const double *score, int n, int k, int *out, int *scratch)
     kv_argsort_desc(score, n, idx, tmp);
     /* back to index order: mark the chosen, then sweep */
     memset(tmp, 0, (size_t)n * sizeof *tmp);
-    for (int i = 0; i < k; i++) tmp[idx[i]] = 1;
+    for (int i = 0; i < k; i++)
+        tmp[idx[i]] = 1;
     int o = 0;
     for (int i = 0; i < n; i++)
         if (tmp[i]) out[o++] = i;
 }
 
-double kv_cluster_score(const float *q, const float *rmax, const float *rmin, int d,
-                        double alpha)
+double kv_cluster_score(const float *q, const float *rmax, const float *rmin, int d, double alpha)
 {
     double s = 0;
-    for (int i = 0; i < d; i++) s += (double)q[i] * (alpha * rmax[i] + (1.0 - alpha) * rmin[i]);
+    for (int i = 0; i < d; i++)
+        s += (double)q[i] * (alpha * rmax[i] + (1.0 - alpha) * rmin[i]);
     return s;
 }
 
@@ -159,7 +163,8 @@ void kv_window_attention(const float *q, int q_stride, const int *qpos, int nw, 
             if (kpos[j] > qpos[i]) continue;
             const float *kj = k + (size_t)j * (size_t)k_stride;
             double s = 0;
-            for (int t = 0; t < d; t++) s += (double)qi[t] * kj[t];
+            for (int t = 0; t < d; t++)
+                s += (double)qi[t] * kj[t];
             row[j] = s * scale;
             if (row[j] > mx) mx = row[j];
         }
@@ -172,7 +177,8 @@ void kv_window_attention(const float *q, int q_stride, const int *qpos, int nw, 
             row[j] = exp(row[j] - mx);
             sum += row[j];
         }
-        for (int j = 0; j < n_keys; j++) row[j] = sum > 0 ? row[j] / sum : 0;
+        for (int j = 0; j < n_keys; j++)
+            row[j] = sum > 0 ? row[j] / sum : 0;
     }
 }
 
@@ -205,7 +211,8 @@ void kv_alloc_shares(const double *w, const int *lo, const int *hi, int n, int t
         int rest = total, nopen = 0;
         double sw = 0;
         for (int i = 0; i < n; i++) {
-            if (out[i] >= 0) rest -= out[i];
+            if (out[i] >= 0)
+                rest -= out[i];
             else {
                 sw += w[i];
                 nopen++;
@@ -258,7 +265,8 @@ void kv_alloc_shares(const double *w, const int *lo, const int *hi, int n, int t
         break;
     }
     int sum = 0;
-    for (int i = 0; i < n; i++) sum += out[i];
+    for (int i = 0; i < n; i++)
+        sum += out[i];
     MPC_ASSERT(sum == total);
 }
 

@@ -53,7 +53,8 @@ static inline void kvt_layer(kv_t *kv, int l, int pos, const float *q, const flo
         for (int i = 0; i < n; i++) {
             const float *kk = kv_key(kv, l, g, sel->slot[(size_t)g * T + i]);
             float s = 0;
-            for (int t = 0; t < d; t++) s += q[h * d + t] * kk[t];
+            for (int t = 0; t < d; t++)
+                s += q[h * d + t] * kk[t];
             a[i] = s / sqrtf((float)d);
             if (a[i] > mx) mx = a[i];
         }
@@ -61,7 +62,8 @@ static inline void kvt_layer(kv_t *kv, int l, int pos, const float *q, const flo
             a[i] = expf(a[i] - mx);
             sum += a[i];
         }
-        for (int i = 0; i < n; i++) a[i] /= sum;
+        for (int i = 0; i < n; i++)
+            a[i] /= sum;
     }
     kv_observe(kv, l, att, T);
     if (pos == c->prompt_len - 1) kv_prefill_end(kv, l);
@@ -78,9 +80,12 @@ static inline void kvt_run(kv_t *kv, int from, int to, uint64_t seed)
     uint64_t s = seed;
     for (int pos = 0; pos < to; pos++) {
         for (int l = 0; l < L; l++) {
-            for (int i = 0; i < H * d; i++) q[i] = 2 * kvt_rand(&s);
-            for (int i = 0; i < G * d; i++) k[i] = 2 * kvt_rand(&s);
-            for (int i = 0; i < G * d; i++) v[i] = kvt_rand(&s);
+            for (int i = 0; i < H * d; i++)
+                q[i] = 2 * kvt_rand(&s);
+            for (int i = 0; i < G * d; i++)
+                k[i] = 2 * kvt_rand(&s);
+            for (int i = 0; i < G * d; i++)
+                v[i] = kvt_rand(&s);
             if (pos >= from) kvt_layer(kv, l, pos, q, k, v, att);
         }
     }

@@ -113,21 +113,26 @@ static void test_kv_page_score_is_tight_upper_bound(void **state)
     enum { d = 8, n = 16 };
     for (int trial = 0; trial < 50; trial++) {
         float q[d], keys[n][d], mx[d], mn[d];
-        for (int i = 0; i < d; i++) q[i] = kvt_rand(&s);
+        for (int i = 0; i < d; i++)
+            q[i] = kvt_rand(&s);
         for (int r = 0; r < n; r++)
-            for (int i = 0; i < d; i++) keys[r][i] = kvt_rand(&s);
+            for (int i = 0; i < d; i++)
+                keys[r][i] = kvt_rand(&s);
         kv_minmax(&keys[0][0], n, d, d, mx, mn);
         double bound = kv_page_score(q, mx, mn, d);
         for (int r = 0; r < n; r++) {
             double dot = 0;
-            for (int i = 0; i < d; i++) dot += (double)q[i] * keys[r][i];
+            for (int i = 0; i < d; i++)
+                dot += (double)q[i] * keys[r][i];
             assert_true(dot <= bound + 1e-9);
         }
         /* a key at the corner picked by q's signs reaches the bound */
-        for (int i = 0; i < d; i++) keys[n - 1][i] = q[i] >= 0 ? mx[i] : mn[i];
+        for (int i = 0; i < d; i++)
+            keys[n - 1][i] = q[i] >= 0 ? mx[i] : mn[i];
         kv_minmax(&keys[0][0], n, d, d, mx, mn);
         double dot = 0;
-        for (int i = 0; i < d; i++) dot += (double)q[i] * keys[n - 1][i];
+        for (int i = 0; i < d; i++)
+            dot += (double)q[i] * keys[n - 1][i];
         assert_true(fabs(kv_page_score(q, mx, mn, d) - dot) < 1e-9);
     }
 }
@@ -153,11 +158,14 @@ static void test_kv_avg_pool_counts_padding(void **state)
 static void test_kv_share_source_pairs(void **state)
 {
     (void)state;
-    for (int l = 0; l < 5; l++) assert_int_equal(kv_share_source(l, 5), l);
+    for (int l = 0; l < 5; l++)
+        assert_int_equal(kv_share_source(l, 5), l);
     int want6[6] = {0, 1, 2, 2, 4, 5};
-    for (int l = 0; l < 6; l++) assert_int_equal(kv_share_source(l, 6), want6[l]);
+    for (int l = 0; l < 6; l++)
+        assert_int_equal(kv_share_source(l, 6), want6[l]);
     int want8[8] = {0, 1, 2, 2, 4, 4, 6, 7};
-    for (int l = 0; l < 8; l++) assert_int_equal(kv_share_source(l, 8), want8[l]);
+    for (int l = 0; l < 8; l++)
+        assert_int_equal(kv_share_source(l, 8), want8[l]);
 }
 
 static void test_kv_bad_configs_are_earg(void **state)

@@ -40,9 +40,12 @@ static void test_mpcache_static_keeps_fixed_top_budget(void **state)
     kv_t *kv = make(&c);
     static float q[T * H * d], k[T * d], v[T * d], att[H * T];
     uint64_t s = 17;
-    for (int i = 0; i < T * H * d; i++) q[i] = 2 * kvt_rand(&s);
-    for (int i = 0; i < T * d; i++) k[i] = 2 * kvt_rand(&s);
-    for (int pos = 0; pos < P; pos++) kvt_layer(kv, 0, pos, q + pos * H * d, k + pos * d, v, att);
+    for (int i = 0; i < T * H * d; i++)
+        q[i] = 2 * kvt_rand(&s);
+    for (int i = 0; i < T * d; i++)
+        k[i] = 2 * kvt_rand(&s);
+    for (int pos = 0; pos < P; pos++)
+        kvt_layer(kv, 0, pos, q + pos * H * d, k + pos * d, v, att);
     int bs = kv_static_keep(&c), nw = kv_static_window(&c);
     assert_int_equal(bs, 20);
     assert_int_equal(nw, 8);
@@ -51,19 +54,24 @@ static void test_mpcache_static_keeps_fixed_top_budget(void **state)
     /* oracle: scaled, causal window attention, mean over heads, summed */
     double score[P] = {0}, probs[8 * P];
     int kpos[P], qpos[8];
-    for (int j = 0; j < P; j++) kpos[j] = j;
-    for (int i = 0; i < nw; i++) qpos[i] = P - nw + i;
+    for (int j = 0; j < P; j++)
+        kpos[j] = j;
+    for (int i = 0; i < nw; i++)
+        qpos[i] = P - nw + i;
     for (int h = 0; h < H; h++) {
-        kv_window_attention(q + (P - nw) * H * d + h * d, H * d, qpos, nw, k, d, kpos, P, d,
-                            probs);
+        kv_window_attention(q + (P - nw) * H * d + h * d, H * d, qpos, nw, k, d, kpos, P, d, probs);
         for (int i = 0; i < nw; i++)
-            for (int j = 0; j < P; j++) score[j] += probs[i * P + j] / H;
+            for (int j = 0; j < P; j++)
+                score[j] += probs[i * P + j] / H;
     }
     /* the middle keeps its top bs - sinks - window by that score */
     int keep_mid = bs - 4 - nw, kept[P] = {0};
-    for (int s2 = 0; s2 < bs; s2++) kept[kv_slot_pos(kv, 0, 0, s2)] = 1;
-    for (int j = 0; j < 4; j++) assert_true(kept[j]);
-    for (int j = P - nw; j < P; j++) assert_true(kept[j]);
+    for (int s2 = 0; s2 < bs; s2++)
+        kept[kv_slot_pos(kv, 0, 0, s2)] = 1;
+    for (int j = 0; j < 4; j++)
+        assert_true(kept[j]);
+    for (int j = P - nw; j < P; j++)
+        assert_true(kept[j]);
     int nmid = 0;
     for (int j = 4; j < P - nw; j++) {
         if (!kept[j]) continue;
@@ -105,9 +113,10 @@ static void test_mpcache_attends_exact_budget_with_sink_and_newest(void **state)
             assert_int_equal(n, p.count);
             if (p.k2 == p.g2) continue;
             assert_int_equal(nc, p.k2);
-            assert_int_equal(clu[0], 0);           /* the sink cluster */
+            assert_int_equal(clu[0], 0);             /* the sink cluster */
             assert_int_equal(clu[nc - 1], p.g2 - 1); /* the newest cluster */
-            for (int i = 0; i < 4; i++) assert_int_equal(sel[i], i);
+            for (int i = 0; i < 4; i++)
+                assert_int_equal(sel[i], i);
             assert_int_equal(sel[n - 1], pos);
         }
     }
@@ -124,7 +133,8 @@ static int run_query(const float *qdec, int *clu)
     float q[H * d], k[d], v[d] = {0}, att[H * 128];
     uint64_t s = 5;
     for (int pos = 0; pos <= P; pos++) {
-        for (int i = 0; i < d; i++) k[i] = 0.1f * kvt_rand(&s);
+        for (int i = 0; i < d; i++)
+            k[i] = 0.1f * kvt_rand(&s);
         if (pos / 4 == 3) {
             k[0] = 3;
             k[1] = -3;
@@ -133,7 +143,8 @@ static int run_query(const float *qdec, int *clu)
             k[0] = -3;
             k[1] = 3;
         }
-        for (int i = 0; i < H * d; i++) q[i] = pos == P ? qdec[i % d] : 0.1f * kvt_rand(&s);
+        for (int i = 0; i < H * d; i++)
+            q[i] = pos == P ? qdec[i % d] : 0.1f * kvt_rand(&s);
         kvt_layer(kv, 0, pos, q, k, v, att);
     }
     int n = kv_debug_clusters(kv, 0, 0, clu);
@@ -206,9 +217,11 @@ static void test_mpcache_never_shares_on_five_layers(void **state)
     int differ[L] = {0};
     for (int pos = P; pos < P + 40; pos++) {
         kvt_run(kv, pos, pos + 1, 500 + (uint64_t)pos);
-        for (int l = 1; l < L; l++) differ[l] |= !same_selection(kv, l - 1, l, G);
+        for (int l = 1; l < L; l++)
+            differ[l] |= !same_selection(kv, l - 1, l, G);
     }
-    for (int l = 1; l < L; l++) assert_true(differ[l]);
+    for (int l = 1; l < L; l++)
+        assert_true(differ[l]);
     kv_free(&kv);
 }
 

@@ -25,8 +25,7 @@ static kv_t *make(const kv_config_t *c)
 
 /* Appends one token to layer l (one KV head, d floats of key), selects, and
  * observes the given probabilities (NULL: uniform). */
-static void step_probs(kv_t *kv, int l, int pos, const float *q, const float *k,
-                       const float *probs)
+static void step_probs(kv_t *kv, int l, int pos, const float *q, const float *k, const float *probs)
 {
     const kv_config_t *c = kv_config(kv);
     float v[64] = {0}, att[4096];
@@ -42,7 +41,8 @@ static void step_probs(kv_t *kv, int l, int pos, const float *q, const float *k,
 static int positions(kv_t *kv, int l, int *out)
 {
     int n = kv_len(kv, l);
-    for (int s = 0; s < n; s++) out[s] = kv_slot_pos(kv, l, 0, s);
+    for (int s = 0; s < n; s++)
+        out[s] = kv_slot_pos(kv, l, 0, s);
     return n;
 }
 
@@ -53,7 +53,8 @@ static void test_streaming_keeps_sinks_and_window(void **state)
     c.fixed_budget = 10;
     kv_t *kv = make(&c);
     float q[2] = {1, 0}, k[2] = {0, 1};
-    for (int pos = 0; pos < 20; pos++) step_probs(kv, 0, pos, q, k, NULL);
+    for (int pos = 0; pos < 20; pos++)
+        step_probs(kv, 0, pos, q, k, NULL);
     int got[64], want[9] = {0, 1, 2, 3, 15, 16, 17, 18, 19};
     assert_int_equal(positions(kv, 0, got), 9);
     assert_memory_equal(got, want, sizeof want);
@@ -62,8 +63,10 @@ static void test_streaming_keeps_sinks_and_window(void **state)
         assert_int_equal(kv_attended(kv, pos, 0), 10);
         int sel[64], n = kv_debug_selection(kv, 0, 0, sel);
         assert_int_equal(n, 10);
-        for (int i = 0; i < 4; i++) assert_int_equal(sel[i], i);
-        for (int i = 4; i < 10; i++) assert_int_equal(sel[i], pos - 9 + i);
+        for (int i = 0; i < 4; i++)
+            assert_int_equal(sel[i], i);
+        for (int i = 4; i < 10; i++)
+            assert_int_equal(sel[i], pos - 9 + i);
     }
     kv_free(&kv);
     assert_null(kv);
@@ -89,7 +92,8 @@ static void test_h2o_keeps_heavy_and_recent_evicts_one_per_step(void **state)
         }
         /* the selection is every slot during the prompt, then the cache */
         int n = pos < P ? pos + 1 : kv_len(kv, 0) + 1;
-        for (int j = 0; j < n; j++) probs[j] = (float)(probs[j] / z);
+        for (int j = 0; j < n; j++)
+            probs[j] = (float)(probs[j] / z);
         int before[T];
         int nb = pos < P ? 0 : positions(kv, 0, before);
         step_probs(kv, 0, pos, q, k, probs);
@@ -143,7 +147,7 @@ static void test_snapkv_pools_before_topk(void **state)
     (void)state;
     enum { P = 20 };
     float keys[P] = {0};
-    keys[3] = 3.0f; /* a lone spike: the raw top-1 */
+    keys[3] = 3.0f;                       /* a lone spike: the raw top-1 */
     keys[9] = keys[10] = keys[11] = 2.5f; /* a cluster: wins after pooling */
     kv_config_t c = kvt_config(KV_SNAPKV, 1, 1, 1, 1, 64, P);
     c.window = 4;
@@ -197,10 +201,12 @@ static double cake_pref(const kv_config_t *c, const float *q, const float *k, in
 {
     int nw = c->window < P ? c->window : P, kpos[256], qpos[64];
     double probs[64 * 256], ent = 0, var = 0;
-    for (int j = 0; j < P; j++) kpos[j] = j;
-    for (int i = 0; i < nw; i++) qpos[i] = P - nw + i;
-    kv_window_attention(q + (P - nw) * c->head_size, c->head_size, qpos, nw, k, c->head_size,
-                        kpos, P, c->head_size, probs);
+    for (int j = 0; j < P; j++)
+        kpos[j] = j;
+    for (int i = 0; i < nw; i++)
+        qpos[i] = P - nw + i;
+    kv_window_attention(q + (P - nw) * c->head_size, c->head_size, qpos, nw, k, c->head_size, kpos,
+                        P, c->head_size, probs);
     for (int j = 0; j < P; j++) {
         double m = 0, m2 = 0;
         for (int i = 0; i < nw; i++) {
@@ -235,7 +241,8 @@ static void test_cake_budgets_sum_to_total_and_follow_preferences(void **state)
         for (int l = 0; l < L; l++)
             kvt_layer(kv, l, pos, q[l] + pos * d, k[l] + pos * d, v, att);
     double pref[L], sp = 0;
-    for (int l = 0; l < L; l++) sp += pref[l] = cake_pref(&c, q[l], k[l], P);
+    for (int l = 0; l < L; l++)
+        sp += pref[l] = cake_pref(&c, q[l], k[l], P);
     int total = L * (kv_budget_tokens(&c, P) - 1), sum = 0, bud[L];
     kv_layer_budgets(kv, P, bud);
     for (int l = 0; l < L; l++) {
@@ -279,8 +286,8 @@ static void test_d2o_merges_above_threshold_with_weighted_mean(void **state)
     kv_t *kv = make(&c);
     /* keys of layer 2: kept ones are 0 (sink) and the heavy 3, 6 plus
      * the recent; the evicted ones point near one of them, or nowhere */
-    float keys[T][d] = {{1, 0},   {0.9f, 0.1f}, {0, 1},  {1, 1},   {-1, 0.2f},
-                        {0.1f, 1}, {0.3f, 1},   {1, -1}, {-1, -1}, {1, 0.5f}};
+    float keys[T][d] = {{1, 0},    {0.9f, 0.1f}, {0, 1},  {1, 1},   {-1, 0.2f},
+                        {0.1f, 1}, {0.3f, 1},    {1, -1}, {-1, -1}, {1, 0.5f}};
     float q[1 * d] = {1, 0}, v0[d] = {0, 0};
     float vals[T][d];
     for (int p = 0; p < P; p++) {
@@ -306,7 +313,8 @@ static void test_d2o_merges_above_threshold_with_weighted_mean(void **state)
     /* layer 2 kept: the sink 0, heavies 3 and 6, recent 8 and 9 */
     int kept[5] = {0, 3, 6, 8, 9}, ev[5] = {1, 2, 4, 5, 7};
     assert_int_equal(kv_len(kv, LB), 5);
-    for (int i = 0; i < 5; i++) assert_int_equal(kv_slot_pos(kv, LB, 0, i), kept[i]);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(kv_slot_pos(kv, LB, 0, i), kept[i]);
     /* the oracle: each evicted token's best kept match, tau = the mean */
     double m[5], mean = 0;
     int to[5];
@@ -334,7 +342,8 @@ static void test_d2o_merges_above_threshold_with_weighted_mean(void **state)
                     vs[t] += m[e] * vals[ev[e]][t];
                 }
                 n++;
-            } else skipped++;
+            } else
+                skipped++;
         }
         merged += n;
         const float *kk = kv_key(kv, LB, 0, i), *vv = kv_value(kv, LB, 0, i);
@@ -361,7 +370,8 @@ static void test_quest_attends_budget_from_layer_two_and_evicts_nothing(void **s
         assert_int_equal(kv_attended(kv, pos, 1), pos + 1);
         assert_int_equal(kv_attended(kv, pos, 2), kv_budget_tokens(&c, pos));
     }
-    for (int l = 0; l < L; l++) assert_int_equal(kv_len(kv, l), 100);
+    for (int l = 0; l < L; l++)
+        assert_int_equal(kv_len(kv, l), 100);
     /* the newest page is always in the selection */
     int sel[128], n = kv_debug_selection(kv, 2, 0, sel);
     assert_int_equal(sel[n - 1], 99);
@@ -373,8 +383,8 @@ static void test_budgeted_policies_attend_the_same_count(void **state)
 {
     (void)state;
     enum { L = 6, G = 2, P = 90, STEPS = 60 };
-    kv_policy_t pols[] = {KV_STREAMING, KV_H2O, KV_SNAPKV, KV_TOVA, KV_CAKE,
-                          KV_D2O,       KV_QUEST, KV_MPCACHE};
+    kv_policy_t pols[] = {KV_STREAMING, KV_H2O, KV_SNAPKV, KV_TOVA,
+                          KV_CAKE,      KV_D2O, KV_QUEST,  KV_MPCACHE};
     for (size_t pi = 0; pi < sizeof pols / sizeof pols[0]; pi++) {
         kv_config_t c = kvt_config(pols[pi], L, 4, G, 8, 256, P);
         c.cluster_coarse = 8;
