@@ -16,23 +16,22 @@
 
 struct fwd {
     const model_t *m;
-    fwd_attn_t attn;
-    int has_attn;
-    long attended;
-    float *x;       /* (dim) the residual stream */
-    float *xb;      /* (dim) normed input, then attention output */
-    float *xb2;     /* (dim) */
-    float *hb;      /* (hidden_dim) */
-    float *hb2;     /* (hidden_dim) */
-    float *q;       /* (dim) */
-    float *att;     /* (n_heads, seq_len) scores, then probabilities */
-    float *logits;  /* (vocab_size) */
-    float *k_cache; /* (n_layers, seq_len, kv_dim) */
-    float *v_cache; /* (n_layers, seq_len, kv_dim) */
-    float *freq;    /* (head_size / 2) RoPE frequency of each pair */
-    float *cos_sin; /* (head_size / 2, 2) at the current position */
-    int *idx;       /* (n_kv_heads, seq_len) attended positions */
-    int *n_idx;     /* (n_kv_heads) */
+    kv_t *kv;           /* the policy's cache, borrowed, or NULL */
+    float *x;           /* (dim) the residual stream */
+    float *xb;          /* (dim) normed input, then attention output */
+    float *xb2;         /* (dim) */
+    float *hb;          /* (hidden_dim) */
+    float *hb2;         /* (hidden_dim) */
+    float *q;           /* (dim) */
+    float *att;         /* (n_heads, seq_len) scores, then probabilities */
+    float *logits;      /* (vocab_size) */
+    float *k_cache;     /* (n_layers, seq_len, kv_dim) */
+    float *v_cache;     /* (n_layers, seq_len, kv_dim) */
+    float *freq;        /* (head_size / 2) RoPE frequency of each pair */
+    float *cos_sin;     /* (head_size / 2, 2) at the current position */
+    int *attended;      /* (n_layers) positions attended at the last step, over KV heads */
+    const float **krow; /* (seq_len) the key rows one KV head attends */
+    const float **vrow; /* (seq_len) the matching value rows */
 };
 
 static void rmsnorm(float *o, const float *x, const float *w, int n)
@@ -63,8 +62,7 @@ static void softmax(float *x, int n)
 {
     float max = x[0];
     for (int i = 1; i < n; i++)
-        if (x[i] > max)
-            max = x[i];
+        if (x[i] > max) max = x[i];
     float sum = 0.0f;
     for (int i = 0; i < n; i++) {
         x[i] = expf(x[i] - max);
@@ -94,8 +92,7 @@ mpc_err_t fwd_new(fwd_t **out, const model_t *m, char *err)
     const size_t seq = (size_t)c->seq_len, hs = (size_t)model_head_size(c);
     const size_t cache = (size_t)c->n_layers * seq * (size_t)model_kv_dim(c);
     fwd_t *f = calloc(1, sizeof *f);
-    if (!f)
-        return llm_fail(err, MPC_ENOMEM, "out of memory for the run state");
+    if (!f) return llm_fail(err, MPC_ENOMEM, "out of memory for the run state");
     f->m = m;
     f->x = malloc(dim * sizeof(float));
     f->xb = malloc(dim * sizeof(float));
@@ -109,13 +106,17 @@ mpc_err_t fwd_new(fwd_t **out, const model_t *m, char *err)
     f->v_cache = calloc(cache, sizeof(float));
     f->freq = malloc(hs / 2 * sizeof(float));
     f->cos_sin = malloc(hs * sizeof(float));
-    f->idx = malloc((size_t)c->n_kv_heads * seq * sizeof(int));
-    f->n_idx = malloc((size_t)c->n_kv_heads * sizeof(int));
+    f->attended = calloc((size_t)c->n_layers, sizeof(int));
+    f->krow = malloc(seq * sizeof *f->krow);
+    f->vrow = malloc(seq * sizeof *f->vrow);
     if (!f->x || !f->xb || !f->xb2 || !f->hb || !f->hb2 || !f->q || !f->att || !f->logits ||
-        !f->k_cache || !f->v_cache || !f->freq || !f->cos_sin || !f->idx || !f->n_idx) {
+        !f->k_cache || !f->v_cache || !f->freq || !f->cos_sin || !f->attended || !f->krow ||
+        !f->vrow) {
         fwd_free(&f);
-        return llm_fail(err, MPC_ENOMEM, "out of memory for the run state (KV cache %zu "
-                        "floats twice)", cache);
+        return llm_fail(err, MPC_ENOMEM,
+                        "out of memory for the run state (KV cache %zu "
+                        "floats twice)",
+                        cache);
     }
     for (size_t p = 0; p < hs / 2; p++)
         f->freq[p] = 1.0f / powf(10000.0f, (float)(2 * p) / (float)hs);
@@ -125,8 +126,7 @@ mpc_err_t fwd_new(fwd_t **out, const model_t *m, char *err)
 
 void fwd_free(fwd_t **f)
 {
-    if (!f || !*f)
-        return;
+    if (!f || !*f) return;
     fwd_t *s = *f;
     free(s->x);
     free(s->xb);
@@ -140,85 +140,110 @@ void fwd_free(fwd_t **f)
     free(s->v_cache);
     free(s->freq);
     free(s->cos_sin);
-    free(s->idx);
-    free(s->n_idx);
+    free(s->attended);
+    free(s->krow);
+    free(s->vrow);
     free(s);
     *f = NULL;
 }
 
-void fwd_set_attn(fwd_t *f, const fwd_attn_t *a)
+mpc_err_t fwd_set_kv(fwd_t *f, kv_t *kv, char *err)
 {
-    f->has_attn = a != NULL;
-    if (a) {
-        MPC_ASSERT(a->select != NULL);
-        f->attn = *a;
+    if (kv) {
+        const model_config_t *c = &f->m->cfg;
+        const kv_config_t *k = kv_config(kv);
+        if (k->n_layers != c->n_layers || k->n_heads != c->n_heads ||
+            k->n_kv_heads != c->n_kv_heads || k->head_size != model_head_size(c))
+            return llm_fail(err, MPC_EARG,
+                            "the KV cache is for %d layers, %d heads, %d KV heads "
+                            "of size %d; the model has %d, %d, %d, %d",
+                            k->n_layers, k->n_heads, k->n_kv_heads, k->head_size, c->n_layers,
+                            c->n_heads, c->n_kv_heads, model_head_size(c));
+        if (k->seq_len > c->seq_len)
+            return llm_fail(err, MPC_EARG, "the KV cache holds %d positions, the model only %d",
+                            k->seq_len, c->seq_len);
+    }
+    f->kv = kv;
+    return MPC_OK;
+}
+
+int fwd_attended(const fwd_t *f, int layer)
+{
+    MPC_ASSERT(layer >= 0 && layer < f->m->cfg.n_layers);
+    return f->attended[layer];
+}
+
+/* One query head: att = softmax(q . k_i / sqrt(hs)) over the n rows, then
+ * out = sum_i att[i] v_i, in row order. */
+static void attend_head(float *out, float *att, const float *q, const float *const *krow,
+                        const float *const *vrow, int n, int hs)
+{
+    for (int i = 0; i < n; i++) {
+        float score = 0.0f;
+        for (int j = 0; j < hs; j++)
+            score += q[j] * krow[i][j];
+        score /= sqrtf((float)hs);
+        att[i] = score;
+    }
+    softmax(att, n);
+    memset(out, 0, (size_t)hs * sizeof(float));
+    for (int i = 0; i < n; i++) {
+        const float a = att[i];
+        for (int j = 0; j < hs; j++)
+            out[j] += a * vrow[i][j];
     }
 }
 
-long fwd_attended(const fwd_t *f) { return f->attended; }
-
-/* Fills the index list of every KV head of layer l, from the policy or with
- * 0..pos. */
-static void select_positions(fwd_t *f, int l, int pos, const float *kc, const float *vc)
+/* Points krow/vrow at the rows KV head g attends at pos: every cached
+ * position in order, or the slots the policy selected. Returns their number. */
+static int gather_rows(fwd_t *f, const kv_sel_t *sel, int l, int g, int pos, const float *kc,
+                       const float *vc)
 {
     const model_config_t *c = &f->m->cfg;
-    const int hs = model_head_size(c), kv_mul = c->n_heads / c->n_kv_heads;
-    for (int g = 0; g < c->n_kv_heads; g++) {
-        int *idx = f->idx + (size_t)g * (size_t)c->seq_len;
-        int n;
-        if (f->has_attn) {
-            const fwd_attn_query_t qr = {l, g, pos, kv_mul, hs, model_kv_dim(c),
-                                         f->q + (size_t)g * kv_mul * hs, kc, vc};
-            n = f->attn.select(f->attn.ctx, &qr, idx);
-            MPC_ASSERT(n >= 1 && n <= pos + 1);
-            for (int k = 0; k < n; k++)
-                MPC_ASSERT(idx[k] >= 0 && idx[k] <= pos && (k == 0 || idx[k] > idx[k - 1]));
-        } else {
-            n = pos + 1;
-            for (int t = 0; t < n; t++)
-                idx[t] = t;
+    const size_t hs = (size_t)model_head_size(c), kv_dim = (size_t)model_kv_dim(c);
+    if (!sel) {
+        for (int t = 0; t <= pos; t++) {
+            f->krow[t] = kc + (size_t)t * kv_dim + (size_t)g * hs;
+            f->vrow[t] = vc + (size_t)t * kv_dim + (size_t)g * hs;
         }
-        f->n_idx[g] = n;
-        f->attended += n;
+        return pos + 1;
     }
+    const int n = sel->count[g];
+    const int *slot = sel->slot + (size_t)g * (size_t)sel->seq_len;
+    MPC_ASSERT(n >= 1 && n <= pos + 1);
+    for (int i = 0; i < n; i++) {
+        f->krow[i] = kv_key(f->kv, l, g, slot[i]);
+        f->vrow[i] = kv_value(f->kv, l, g, slot[i]);
+    }
+    return n;
 }
 
-/* Multi-head attention of layer l at pos into f->xb (dim), over the index
- * lists; kc and vc are the layer's caches (seq_len, kv_dim). */
+/* Multi-head attention of layer l at pos into f->xb (dim); kc and vc are the
+ * layer's own caches (seq_len, kv_dim), whose row pos was just written. With
+ * a policy the new row also goes to the policy's cache and attention runs
+ * over its selection, in kv.h's order: append, select, attend, observe, and
+ * after the last prompt position, prefill_end. */
 static void attention(fwd_t *f, int l, int pos, const float *kc, const float *vc)
 {
     const model_config_t *c = &f->m->cfg;
-    const int hs = model_head_size(c), kv_dim = model_kv_dim(c);
-    const int kv_mul = c->n_heads / c->n_kv_heads;
-    select_positions(f, l, pos, kc, vc);
-    for (int h = 0; h < c->n_heads; h++) {
-        const int g = h / kv_mul;
-        const int *idx = f->idx + (size_t)g * (size_t)c->seq_len;
-        const int n = f->n_idx[g];
-        const float *q = f->q + (size_t)h * hs;
-        float *att = f->att + (size_t)h * (size_t)c->seq_len;
-        for (int k = 0; k < n; k++) {
-            const float *key = kc + (size_t)idx[k] * kv_dim + (size_t)g * hs;
-            float score = 0.0f;
-            for (int i = 0; i < hs; i++)
-                score += q[i] * key[i];
-            score /= sqrtf((float)hs);
-            att[k] = score;
-        }
-        softmax(att, n);
-        if (f->has_attn && f->attn.observe) {
-            const fwd_attn_query_t qr = {l, g, pos, kv_mul, hs, kv_dim,
-                                         f->q + (size_t)g * kv_mul * hs, kc, vc};
-            f->attn.observe(f->attn.ctx, &qr, h, idx, n, att);
-        }
-        float *o = f->xb + (size_t)h * hs;
-        memset(o, 0, (size_t)hs * sizeof(float));
-        for (int k = 0; k < n; k++) {
-            const float *val = vc + (size_t)idx[k] * kv_dim + (size_t)g * hs;
-            const float a = att[k];
-            for (int i = 0; i < hs; i++)
-                o[i] += a * val[i];
-        }
+    const int hs = model_head_size(c), kv_mul = c->n_heads / c->n_kv_heads;
+    const size_t kv_dim = (size_t)model_kv_dim(c), seq = (size_t)c->seq_len;
+    const kv_sel_t *sel = NULL;
+    if (f->kv) {
+        kv_append(f->kv, l, pos, f->q, kc + (size_t)pos * kv_dim, vc + (size_t)pos * kv_dim);
+        sel = kv_select(f->kv, l, f->q);
+    }
+    f->attended[l] = 0;
+    for (int g = 0; g < c->n_kv_heads; g++) {
+        const int n = gather_rows(f, sel, l, g, pos, kc, vc);
+        f->attended[l] += n;
+        for (int h = g * kv_mul; h < (g + 1) * kv_mul; h++)
+            attend_head(f->xb + (size_t)h * hs, f->att + (size_t)h * seq, f->q + (size_t)h * hs,
+                        f->krow, f->vrow, n, hs);
+    }
+    if (f->kv) {
+        kv_observe(f->kv, l, f->att, c->seq_len);
+        if (pos == kv_config(f->kv)->prompt_len - 1) kv_prefill_end(f->kv, l);
     }
 }
 
@@ -228,6 +253,7 @@ const float *fwd_step(fwd_t *f, int token, int pos)
     const model_weights_t *w = &f->m->w;
     MPC_ASSERT(token >= 0 && token < c->vocab_size);
     MPC_ASSERT(pos >= 0 && pos < c->seq_len);
+    MPC_ASSERT(!f->kv || pos < kv_config(f->kv)->seq_len);
     const int dim = c->dim, hid = c->hidden_dim, hs = model_head_size(c);
     const int kv_dim = model_kv_dim(c);
     const size_t ud = (size_t)dim, uh = (size_t)hid, ukv = (size_t)kv_dim;
@@ -238,7 +264,6 @@ const float *fwd_step(fwd_t *f, int token, int pos)
         f->cos_sin[2 * p] = cosf(angle);
         f->cos_sin[2 * p + 1] = sinf(angle);
     }
-    f->attended = 0;
 
     for (int l = 0; l < c->n_layers; l++) {
         const size_t ul = (size_t)l;
@@ -281,7 +306,6 @@ int fwd_argmax(const float *v, int n)
 {
     int best = 0;
     for (int i = 1; i < n; i++)
-        if (v[i] > v[best])
-            best = i;
+        if (v[i] > v[best]) best = i;
     return best;
 }

@@ -11,11 +11,14 @@
  * and divides by the sum of expf; the weighted sum of V runs over the
  * attended positions in order; the FFN is w2(silu(w1 x) * w3 x).
  *
- * Attention is over an index list: at each layer, for each KV head, an
- * attention policy (fwd_attn_t) picks which cached positions the query heads
- * of that KV head attend over, and is shown the resulting probabilities. With
- * no policy every position 0..pos is attended, which is llama2.c. The K/V
- * rows of every position stay in the cache; a policy evicts by not selecting.
+ * Attention is over an index list. Without a KV-cache policy every position
+ * 0..pos is attended from the engine's own cache, which is llama2.c. With
+ * one (mpcache/kv.h, fwd_set_kv), the policy's cache owns the rows: at each
+ * layer the new q, k, v are appended to it, each KV head attends over the
+ * slots the policy selects, the attention probabilities are fed back to it
+ * (kv_observe), and after the last prompt position its look-once decisions
+ * run (kv_prefill_end). A policy of type KV_FULL gives the same logits, bit
+ * for bit, as no policy.
  *
  * Every buffer is allocated by fwd_new; fwd_step allocates nothing.
  *
@@ -29,61 +32,38 @@
 #define LLM_FWD_H
 
 #include "llm/model.h"
+#include "mpcache/kv.h"
 #include "mpc/chan.h"
 #include "mpc/err.h"
-
-/* What a policy sees when it chooses the positions for one KV head of one
- * layer at one step. Query head h belongs to KV head h / kv_mul. All pointers
- * are owned by the engine and valid during the call only. */
-typedef struct fwd_attn_query {
-    int layer;
-    int kv_head;
-    int pos;       /* the current position; its K/V row is already cached */
-    int kv_mul;    /* query heads per KV head, n_heads / n_kv_heads */
-    int head_size;
-    int kv_dim;
-    const float *q;       /* (kv_mul, head_size): query heads kv_head * kv_mul + j, after RoPE */
-    const float *k_cache; /* (seq_len, kv_dim): this layer's keys after RoPE; rows 0..pos set */
-    const float *v_cache; /* (seq_len, kv_dim): this layer's values; rows 0..pos set */
-} fwd_attn_query_t;
-
-/* An attention policy. select writes to idx (room for pos + 1 entries) the
- * cached positions to attend over, distinct, ascending and each in 0..pos,
- * and returns how many (at least 1); the engine asserts these rules.
- * observe, when not NULL, receives after softmax the probabilities probs[k]
- * of query head `head` (0..n_heads-1) over position idx[k], k < n. ctx is
- * the policy's own state, borrowed. */
-typedef struct fwd_attn {
-    void *ctx;
-    int (*select)(void *ctx, const fwd_attn_query_t *qr, int *idx);
-    void (*observe)(void *ctx, const fwd_attn_query_t *qr, int head, const int *idx, int n,
-                    const float *probs);
-} fwd_attn_t;
 
 typedef struct fwd fwd_t;
 
 /* A run state for model m, which it borrows: m must outlive it. Allocates the
- * activations, the KV cache (n_layers, seq_len, kv_dim) for K and for V, and
- * the index lists. The caller owns *out (fwd_free). Fails with MPC_ENOMEM,
- * leaving *out NULL; err (CHAN_ERR_BYTES, may be NULL) says how much was
- * asked. */
+ * activations and the KV cache (n_layers, seq_len, kv_dim) for K and for V. The caller owns *out
+ * (fwd_free). Fails with MPC_ENOMEM, leaving *out NULL; err (CHAN_ERR_BYTES, may be NULL) says how
+ * much was asked. */
 mpc_err_t fwd_new(fwd_t **out, const model_t *m, char *err) MPC_WUR;
 
 /* Frees *f and sets it to NULL; accepts NULL and *f == NULL. */
 void fwd_free(fwd_t **f);
 
-/* Sets the attention policy, copied; NULL restores full attention. */
-void fwd_set_attn(fwd_t *f, const fwd_attn_t *a);
+/* Attaches the KV-cache policy kv (borrowed; it must outlive its use), or
+ * detaches it when kv is NULL, restoring full attention over the engine's
+ * own cache. kv must have been made for this model's n_layers, n_heads,
+ * n_kv_heads and head_size, with seq_len at most the model's, and must be
+ * fresh: positions are fed to it from 0. Fails with MPC_EARG, naming the
+ * mismatch in err (CHAN_ERR_BYTES, may be NULL), and leaves f unchanged. */
+mpc_err_t fwd_set_kv(fwd_t *f, kv_t *kv, char *err) MPC_WUR;
 
-/* Runs token (0 <= token < vocab_size) at position pos (0 <= pos < seq_len),
- * after positions 0..pos-1 have been run, and returns the logits
- * (vocab_size), owned by f and valid until the next fwd_step. Arguments out
- * of range are programmer errors and abort. */
+/* Runs token (0 <= token < vocab_size) at position pos (0 <= pos < seq_len,
+ * and below the policy's seq_len), after positions 0..pos-1 have been run,
+ * and returns the logits (vocab_size), owned by f and valid until the next
+ * fwd_step. Arguments out of range are programmer errors and abort. */
 const float *fwd_step(fwd_t *f, int token, int pos);
 
-/* The number of positions attended at the last fwd_step, summed over layers
- * and KV heads: n_layers * n_kv_heads * (pos + 1) under full attention. */
-long fwd_attended(const fwd_t *f);
+/* The positions layer attended at the last fwd_step, summed over KV heads:
+ * n_kv_heads * (pos + 1) under full attention. */
+int fwd_attended(const fwd_t *f, int layer);
 
 /* The index of the largest of v[0..n), the first one on ties (as run.c's
  * greedy sampler). n >= 1. */

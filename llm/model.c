@@ -22,16 +22,20 @@
 
 #define HEADER_BYTES (7 * 4)
 
-int model_head_size(const model_config_t *c) { return c->dim / c->n_heads; }
+int model_head_size(const model_config_t *c)
+{
+    return c->dim / c->n_heads;
+}
 
-int model_kv_dim(const model_config_t *c) { return c->n_kv_heads * model_head_size(c); }
+int model_kv_dim(const model_config_t *c)
+{
+    return c->n_kv_heads * model_head_size(c);
+}
 
 static mpc_err_t check_range(const char *name, int v, int max, char *err)
 {
-    if (v <= 0)
-        return llm_fail(err, MPC_EFORMAT, "%s is %d, not positive", name, v);
-    if (v > max)
-        return llm_fail(err, MPC_EFORMAT, "%s is %d, above the limit %d", name, v, max);
+    if (v <= 0) return llm_fail(err, MPC_EFORMAT, "%s is %d, not positive", name, v);
+    if (v > max) return llm_fail(err, MPC_EFORMAT, "%s is %d, above the limit %d", name, v, max);
     return MPC_OK;
 }
 
@@ -51,18 +55,18 @@ mpc_err_t model_config_check(const model_config_t *c, char *err)
     };
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
         mpc_err_t e = check_range(f[i].name, f[i].v, f[i].max, err);
-        if (e != MPC_OK)
-            return e;
+        if (e != MPC_OK) return e;
     }
     if (c->dim % c->n_heads != 0)
-        return llm_fail(err, MPC_EFORMAT, "n_heads %d does not divide dim %d", c->n_heads,
-                        c->dim);
+        return llm_fail(err, MPC_EFORMAT, "n_heads %d does not divide dim %d", c->n_heads, c->dim);
     if (c->n_heads % c->n_kv_heads != 0)
-        return llm_fail(err, MPC_EFORMAT, "n_kv_heads %d does not divide n_heads %d",
-                        c->n_kv_heads, c->n_heads);
+        return llm_fail(err, MPC_EFORMAT, "n_kv_heads %d does not divide n_heads %d", c->n_kv_heads,
+                        c->n_heads);
     if (model_head_size(c) % 2 != 0)
-        return llm_fail(err, MPC_EFORMAT, "head size %d (dim %d / n_heads %d) is odd, but RoPE "
-                        "rotates pairs", model_head_size(c), c->dim, c->n_heads);
+        return llm_fail(err, MPC_EFORMAT,
+                        "head size %d (dim %d / n_heads %d) is odd, but RoPE "
+                        "rotates pairs",
+                        model_head_size(c), c->dim, c->n_heads);
     return MPC_OK;
 }
 
@@ -71,10 +75,10 @@ uint64_t model_param_count(const model_config_t *c, int shared)
     const uint64_t dim = (uint64_t)c->dim, hid = (uint64_t)c->hidden_dim;
     const uint64_t L = (uint64_t)c->n_layers, V = (uint64_t)c->vocab_size;
     const uint64_t kv = (uint64_t)model_kv_dim(c);
-    uint64_t per_layer = 2 * dim            /* rms_att, rms_ffn */
-                         + 2 * dim * dim    /* wq, wo */
-                         + 2 * kv * dim     /* wk, wv */
-                         + 3 * hid * dim;   /* w1, w2, w3 */
+    uint64_t per_layer = 2 * dim          /* rms_att, rms_ffn */
+                         + 2 * dim * dim  /* wq, wo */
+                         + 2 * kv * dim   /* wk, wv */
+                         + 3 * hid * dim; /* w1, w2, w3 */
     return V * dim * (shared ? 1 : 2) + L * per_layer + dim;
 }
 
@@ -86,8 +90,8 @@ static uint64_t rope_floats(const model_config_t *c)
 
 /* Points w at consecutive arrays starting at p, in file order, skipping skip
  * floats after rms_final; wcls follows them unless shared. */
-static void point_weights(model_weights_t *w, const model_config_t *c, const float *p,
-                          int shared, uint64_t skip)
+static void point_weights(model_weights_t *w, const model_config_t *c, const float *p, int shared,
+                          uint64_t skip)
 {
     const size_t dim = (size_t)c->dim, hid = (size_t)c->hidden_dim;
     const size_t L = (size_t)c->n_layers, kv = (size_t)model_kv_dim(c);
@@ -118,11 +122,12 @@ mpc_err_t model_load(model_t **out, const char *path, char *err)
 {
     *out = NULL;
     if (!host_is_little_endian())
-        return llm_fail(err, MPC_EFORMAT, "%s: checkpoints are little-endian and this host "
-                        "is not", path);
+        return llm_fail(err, MPC_EFORMAT,
+                        "%s: checkpoints are little-endian and this host "
+                        "is not",
+                        path);
     int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return llm_fail(err, MPC_EIO, "%s: cannot open: %s", path, strerror(errno));
+    if (fd < 0) return llm_fail(err, MPC_EIO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
@@ -132,8 +137,10 @@ mpc_err_t model_load(model_t **out, const char *path, char *err)
     int32_t h[7];
     if (size < HEADER_BYTES) {
         close(fd);
-        return llm_fail(err, MPC_EFORMAT, "%s: truncated: %llu bytes, less than the %d-byte "
-                        "header", path, (unsigned long long)size, HEADER_BYTES);
+        return llm_fail(err, MPC_EFORMAT,
+                        "%s: truncated: %llu bytes, less than the %d-byte "
+                        "header",
+                        path, (unsigned long long)size, HEADER_BYTES);
     }
     if (pread(fd, h, HEADER_BYTES, 0) != HEADER_BYTES) {
         int e = errno;
@@ -143,8 +150,7 @@ mpc_err_t model_load(model_t **out, const char *path, char *err)
     model_config_t c = {h[0], h[1], h[2], h[3], h[4], h[5], h[6]};
     const int shared = c.vocab_size > 0;
     /* -INT32_MIN does not exist; leave it negative for the check to reject. */
-    if (c.vocab_size < 0 && c.vocab_size != INT32_MIN)
-        c.vocab_size = -c.vocab_size;
+    if (c.vocab_size < 0 && c.vocab_size != INT32_MIN) c.vocab_size = -c.vocab_size;
     char why[CHAN_ERR_BYTES];
     if (model_config_check(&c, why) != MPC_OK) {
         close(fd);
@@ -153,10 +159,11 @@ mpc_err_t model_load(model_t **out, const char *path, char *err)
     const uint64_t want = HEADER_BYTES + 4 * (model_param_count(&c, shared) + rope_floats(&c));
     if (size != want) {
         close(fd);
-        return llm_fail(err, MPC_EFORMAT, "%s: %s: the header (dim %d, hidden_dim %d, n_layers "
+        return llm_fail(err, MPC_EFORMAT,
+                        "%s: %s: the header (dim %d, hidden_dim %d, n_layers "
                         "%d, n_heads %d, n_kv_heads %d, vocab_size %d%s, seq_len %d) implies "
-                        "%llu bytes but the file has %llu", path,
-                        size < want ? "truncated" : "trailing bytes", c.dim, c.hidden_dim,
+                        "%llu bytes but the file has %llu",
+                        path, size < want ? "truncated" : "trailing bytes", c.dim, c.hidden_dim,
                         c.n_layers, c.n_heads, c.n_kv_heads, c.vocab_size,
                         shared ? " tied" : " untied", c.seq_len, (unsigned long long)want,
                         (unsigned long long)size);
@@ -198,8 +205,10 @@ mpc_err_t model_shape(model_config_t *out, const char *name, char *err)
             return MPC_OK;
         }
     }
-    return llm_fail(err, MPC_EARG, "unknown shape '%s' (known: stories260K, stories15M, "
-                    "stories110M, llama7b-1l)", name);
+    return llm_fail(err, MPC_EARG,
+                    "unknown shape '%s' (known: stories260K, stories15M, "
+                    "stories110M, llama7b-1l)",
+                    name);
 }
 
 /* SplitMix64: a fixed, portable stream, so a seed names the same weights
@@ -227,8 +236,7 @@ mpc_err_t model_new_random(model_t **out, const model_config_t *c, uint64_t seed
 {
     *out = NULL;
     mpc_err_t e = model_config_check(c, err);
-    if (e != MPC_OK)
-        return e;
+    if (e != MPC_OK) return e;
     const uint64_t n = model_param_count(c, 1);
     if (n > SIZE_MAX / sizeof(float))
         return llm_fail(err, MPC_ENOMEM, "%llu weights do not fit in the address space",
@@ -238,8 +246,7 @@ mpc_err_t model_new_random(model_t **out, const model_config_t *c, uint64_t seed
     if (!m || !buf) {
         free(m);
         free(buf);
-        return llm_fail(err, MPC_ENOMEM, "out of memory for %llu weights",
-                        (unsigned long long)n);
+        return llm_fail(err, MPC_ENOMEM, "out of memory for %llu weights", (unsigned long long)n);
     }
     const size_t dim = (size_t)c->dim, hid = (size_t)c->hidden_dim;
     const size_t L = (size_t)c->n_layers, kv = (size_t)model_kv_dim(c);
@@ -247,15 +254,15 @@ mpc_err_t model_new_random(model_t **out, const model_config_t *c, uint64_t seed
     uint64_t s = seed;
     float *p = buf;
     p = fill_uniform(p, (size_t)c->vocab_size * dim, 0.0f, s_dim, &s); /* tok_emb */
-    p = fill_uniform(p, L * dim, 1.0f, 0.1f, &s);                       /* rms_att */
-    p = fill_uniform(p, L * dim * dim, 0.0f, s_dim, &s);                /* wq */
-    p = fill_uniform(p, 2 * L * kv * dim, 0.0f, s_dim, &s);             /* wk, wv */
-    p = fill_uniform(p, L * dim * dim, 0.0f, s_dim, &s);                /* wo */
-    p = fill_uniform(p, L * dim, 1.0f, 0.1f, &s);                       /* rms_ffn */
-    p = fill_uniform(p, L * hid * dim, 0.0f, s_dim, &s);                /* w1 */
-    p = fill_uniform(p, L * dim * hid, 0.0f, s_hid, &s);                /* w2 */
-    p = fill_uniform(p, L * hid * dim, 0.0f, s_dim, &s);                /* w3 */
-    p = fill_uniform(p, dim, 1.0f, 0.1f, &s);                           /* rms_final */
+    p = fill_uniform(p, L * dim, 1.0f, 0.1f, &s);                      /* rms_att */
+    p = fill_uniform(p, L * dim * dim, 0.0f, s_dim, &s);               /* wq */
+    p = fill_uniform(p, 2 * L * kv * dim, 0.0f, s_dim, &s);            /* wk, wv */
+    p = fill_uniform(p, L * dim * dim, 0.0f, s_dim, &s);               /* wo */
+    p = fill_uniform(p, L * dim, 1.0f, 0.1f, &s);                      /* rms_ffn */
+    p = fill_uniform(p, L * hid * dim, 0.0f, s_dim, &s);               /* w1 */
+    p = fill_uniform(p, L * dim * hid, 0.0f, s_hid, &s);               /* w2 */
+    p = fill_uniform(p, L * hid * dim, 0.0f, s_dim, &s);               /* w3 */
+    p = fill_uniform(p, dim, 1.0f, 0.1f, &s);                          /* rms_final */
     MPC_ASSERT((uint64_t)(p - buf) == n);
     m->cfg = *c;
     m->shared_cls = 1;
@@ -267,10 +274,8 @@ mpc_err_t model_new_random(model_t **out, const model_config_t *c, uint64_t seed
 
 void model_free(model_t **m)
 {
-    if (!m || !*m)
-        return;
-    if ((*m)->map)
-        munmap((*m)->map, (*m)->map_len);
+    if (!m || !*m) return;
+    if ((*m)->map) munmap((*m)->map, (*m)->map_len);
     free((*m)->owned);
     free(*m);
     *m = NULL;

@@ -31,10 +31,10 @@
 /* Limits past which a header is treated as malformed rather than as a model:
  * far above any Llama (dim 8192, 80 layers, vocab 128k, 128k positions), and
  * small enough that products of a few of them cannot overflow 64 bits. */
-#define MODEL_MAX_DIM (1 << 20)
+#define MODEL_MAX_DIM    (1 << 20)
 #define MODEL_MAX_LAYERS 4096
-#define MODEL_MAX_VOCAB (1 << 24)
-#define MODEL_MAX_SEQ (1 << 24)
+#define MODEL_MAX_VOCAB  (1 << 24)
+#define MODEL_MAX_SEQ    (1 << 24)
 
 typedef struct model_config {
     int dim;        /* transformer width */

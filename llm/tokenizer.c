@@ -27,12 +27,12 @@ typedef struct entry {
 
 struct tok {
     int vocab_size;
-    int max_len;             /* max_token_length from the file */
-    const char **vocab;      /* (vocab_size) pieces, into blob */
-    float *scores;           /* (vocab_size) merge scores */
-    char *blob;              /* the pieces, each NUL-terminated */
-    entry_t *sorted;         /* (vocab_size) by strcmp, then by id */
-    int space_id;            /* id of " ", or -1 when absent */
+    int max_len;              /* max_token_length from the file */
+    const char **vocab;       /* (vocab_size) pieces, into blob */
+    float *scores;            /* (vocab_size) merge scores */
+    char *blob;               /* the pieces, each NUL-terminated */
+    entry_t *sorted;          /* (vocab_size) by strcmp, then by id */
+    int space_id;             /* id of " ", or -1 when absent */
     unsigned char bytes[512]; /* (256, 2): byte b at 2b, then a NUL */
 };
 
@@ -54,14 +54,12 @@ static int lookup(const tok_t *t, const char *s)
         else
             hi = mid;
     }
-    return lo < (size_t)t->vocab_size && strcmp(t->sorted[lo].str, s) == 0 ? t->sorted[lo].id
-                                                                           : -1;
+    return lo < (size_t)t->vocab_size && strcmp(t->sorted[lo].str, s) == 0 ? t->sorted[lo].id : -1;
 }
 
 static int32_t get_i32(const unsigned char *p)
 {
-    uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-                 (uint32_t)p[3] << 24;
+    uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
     int32_t v;
     memcpy(&v, &u, sizeof v);
     return v;
@@ -69,16 +67,14 @@ static int32_t get_i32(const unsigned char *p)
 
 static float get_f32(const unsigned char *p)
 {
-    uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-                 (uint32_t)p[3] << 24;
+    uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
     float v;
     memcpy(&v, &u, sizeof v);
     return v;
 }
 
 /* Parses the file image d[0..size) into t (vocab_size already set). */
-static mpc_err_t parse(tok_t *t, const unsigned char *d, size_t size, const char *path,
-                       char *err)
+static mpc_err_t parse(tok_t *t, const unsigned char *d, size_t size, const char *path, char *err)
 {
     const int V = t->vocab_size;
     size_t off = 4;
@@ -94,11 +90,15 @@ static mpc_err_t parse(tok_t *t, const unsigned char *d, size_t size, const char
             return llm_fail(err, MPC_EFORMAT, "%s: token %d has negative length %d", path, i,
                             (int)len);
         if (len > t->max_len)
-            return llm_fail(err, MPC_EFORMAT, "%s: token %d has length %d, above "
-                            "max_token_length %d", path, i, (int)len, t->max_len);
+            return llm_fail(err, MPC_EFORMAT,
+                            "%s: token %d has length %d, above "
+                            "max_token_length %d",
+                            path, i, (int)len, t->max_len);
         if (size - off < (size_t)len)
-            return llm_fail(err, MPC_EFORMAT, "%s: truncated: token %d needs %d bytes, %zu "
-                            "are left", path, i, (int)len, size - off);
+            return llm_fail(err, MPC_EFORMAT,
+                            "%s: truncated: token %d needs %d bytes, %zu "
+                            "are left",
+                            path, i, (int)len, size - off);
         if (memchr(d + off, 0, (size_t)len))
             return llm_fail(err, MPC_EFORMAT, "%s: token %d contains a NUL byte", path, i);
         memcpy(w, d + off, (size_t)len);
@@ -108,8 +108,10 @@ static mpc_err_t parse(tok_t *t, const unsigned char *d, size_t size, const char
         off += (size_t)len;
     }
     if (off != size)
-        return llm_fail(err, MPC_EFORMAT, "%s: %zu bytes follow the last of %d tokens: a "
-                        "tokenizer for another vocabulary size?", path, size - off, V);
+        return llm_fail(err, MPC_EFORMAT,
+                        "%s: %zu bytes follow the last of %d tokens: a "
+                        "tokenizer for another vocabulary size?",
+                        path, size - off, V);
     return MPC_OK;
 }
 
@@ -121,8 +123,7 @@ static mpc_err_t read_file(unsigned char **data, size_t *size, const char *path,
 {
     *data = NULL;
     FILE *f = fopen(path, "rb");
-    if (!f)
-        return llm_fail(err, MPC_EIO, "%s: cannot open: %s", path, strerror(errno));
+    if (!f) return llm_fail(err, MPC_EIO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
         fclose(f);
@@ -131,8 +132,8 @@ static mpc_err_t read_file(unsigned char **data, size_t *size, const char *path,
     const uint64_t most = 4 + (uint64_t)vocab_size * (8 + TOK_MAX_TOKEN_LENGTH);
     if ((uint64_t)st.st_size > most) {
         fclose(f);
-        return llm_fail(err, MPC_EFORMAT, "%s: %lld bytes, more than %d tokens can take",
-                        path, (long long)st.st_size, vocab_size);
+        return llm_fail(err, MPC_EFORMAT, "%s: %lld bytes, more than %d tokens can take", path,
+                        (long long)st.st_size, vocab_size);
     }
     *size = (size_t)st.st_size;
     *data = malloc(*size ? *size : 1);
@@ -154,17 +155,18 @@ mpc_err_t tok_load(tok_t **out, const char *path, int vocab_size, char *err)
 {
     *out = NULL;
     if (vocab_size < TOK_MIN_VOCAB)
-        return llm_fail(err, MPC_EARG, "%s: vocab_size %d is below %d (3 specials and 256 "
-                        "bytes)", path, vocab_size, TOK_MIN_VOCAB);
+        return llm_fail(err, MPC_EARG,
+                        "%s: vocab_size %d is below %d (3 specials and 256 "
+                        "bytes)",
+                        path, vocab_size, TOK_MIN_VOCAB);
     unsigned char *d = NULL;
     size_t size = 0;
     mpc_err_t e = read_file(&d, &size, path, vocab_size, err);
-    if (e != MPC_OK)
-        return e;
+    if (e != MPC_OK) return e;
     if (size < 4) {
         free(d);
-        return llm_fail(err, MPC_EFORMAT, "%s: truncated: %zu bytes, no max_token_length",
-                        path, size);
+        return llm_fail(err, MPC_EFORMAT, "%s: truncated: %zu bytes, no max_token_length", path,
+                        size);
     }
     int32_t max_len = get_i32(d);
     if (max_len < 1 || max_len > TOK_MAX_TOKEN_LENGTH) {
@@ -206,8 +208,7 @@ mpc_err_t tok_load(tok_t **out, const char *path, int vocab_size, char *err)
 
 void tok_free(tok_t **t)
 {
-    if (!t || !*t)
-        return;
+    if (!t || !*t) return;
     free((*t)->vocab);
     free((*t)->scores);
     free((*t)->sorted);
@@ -216,9 +217,15 @@ void tok_free(tok_t **t)
     *t = NULL;
 }
 
-int tok_vocab_size(const tok_t *t) { return t->vocab_size; }
+int tok_vocab_size(const tok_t *t)
+{
+    return t->vocab_size;
+}
 
-int tok_max_token_length(const tok_t *t) { return t->max_len; }
+int tok_max_token_length(const tok_t *t)
+{
+    return t->max_len;
+}
 
 const char *tok_piece(const tok_t *t, int id)
 {
@@ -226,7 +233,10 @@ const char *tok_piece(const tok_t *t, int id)
     return t->vocab[id];
 }
 
-size_t tok_encode_cap(const char *text) { return strlen(text) + 3; }
+size_t tok_encode_cap(const char *text)
+{
+    return strlen(text) + 3;
+}
 
 /* The token that pieces a and b form together, or -1; buf holds 2 max_len + 1
  * bytes. */
@@ -242,15 +252,13 @@ static int pair_id(const tok_t *t, int a, int b, char *buf)
  * in the vocabulary, byte tokens otherwise. A code point starts at any byte
  * that is not a continuation byte (10xxxxxx) and takes the continuation bytes
  * that follow, up to 4 bytes in all. Appends to tokens[*n..]. */
-static void encode_code_points(const tok_t *t, const char *text, int *tokens, int *n,
-                               char *buf)
+static void encode_code_points(const tok_t *t, const char *text, int *tokens, int *n, char *buf)
 {
     size_t len = 0;
     for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
         buf[len++] = (char)*c;
         buf[len] = '\0';
-        if ((c[1] & 0xC0) == 0x80 && len < 4)
-            continue;
+        if ((c[1] & 0xC0) == 0x80 && len < 4) continue;
         int id = lookup(t, buf);
         if (id >= 0) {
             tokens[(*n)++] = id;
@@ -262,8 +270,8 @@ static void encode_code_points(const tok_t *t, const char *text, int *tokens, in
     }
 }
 
-mpc_err_t tok_encode(const tok_t *t, const char *text, int bos, int eos, int *tokens,
-                     int *n_tokens, char *err)
+mpc_err_t tok_encode(const tok_t *t, const char *text, int bos, int eos, int *tokens, int *n_tokens,
+                     char *err)
 {
     *n_tokens = 0;
     const size_t cap = tok_encode_cap(text);
@@ -275,10 +283,8 @@ mpc_err_t tok_encode(const tok_t *t, const char *text, int bos, int eos, int *to
         return llm_fail(err, MPC_ENOMEM, "out of memory encoding %zu bytes", cap - 3);
     }
     int n = 0;
-    if (bos)
-        tokens[n++] = TOK_BOS;
-    if (text[0] != '\0')
-        tokens[n++] = t->space_id >= 0 ? t->space_id : ' ' + 3;
+    if (bos) tokens[n++] = TOK_BOS;
+    if (text[0] != '\0') tokens[n++] = t->space_id >= 0 ? t->space_id : ' ' + 3;
     encode_code_points(t, text, tokens, &n, buf);
 
     for (int i = 0; i + 1 < n; i++)
@@ -292,19 +298,15 @@ mpc_err_t tok_encode(const tok_t *t, const char *text, int bos, int eos, int *to
                 best = i;
             }
         }
-        if (best < 0)
-            break;
+        if (best < 0) break;
         tokens[best] = pair[best];
         memmove(tokens + best + 1, tokens + best + 2, (size_t)(n - best - 2) * sizeof *tokens);
         memmove(pair + best, pair + best + 1, (size_t)(n - best - 2) * sizeof *pair);
         n--;
-        if (best > 0)
-            pair[best - 1] = pair_id(t, tokens[best - 1], tokens[best], buf);
-        if (best + 1 < n)
-            pair[best] = pair_id(t, tokens[best], tokens[best + 1], buf);
+        if (best > 0) pair[best - 1] = pair_id(t, tokens[best - 1], tokens[best], buf);
+        if (best + 1 < n) pair[best] = pair_id(t, tokens[best], tokens[best + 1], buf);
     }
-    if (eos)
-        tokens[n++] = TOK_EOS;
+    if (eos) tokens[n++] = TOK_EOS;
     free(buf);
     free(pair);
     *n_tokens = n;
@@ -313,12 +315,9 @@ mpc_err_t tok_encode(const tok_t *t, const char *text, int bos, int eos, int *to
 
 static int hex_digit(char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
     return -1;
 }
 
@@ -326,12 +325,10 @@ const char *tok_decode(const tok_t *t, int prev, int token)
 {
     MPC_ASSERT(token >= 0 && token < t->vocab_size);
     const char *p = t->vocab[token];
-    if (prev == TOK_BOS && p[0] == ' ')
-        p++;
+    if (prev == TOK_BOS && p[0] == ' ') p++;
     if (strlen(p) == 6 && strncmp(p, "<0x", 3) == 0 && p[5] == '>') {
         int hi = hex_digit(p[3]), lo = hex_digit(p[4]);
-        if (hi >= 0 && lo >= 0)
-            return (const char *)&t->bytes[2 * (hi * 16 + lo)];
+        if (hi >= 0 && lo >= 0) return (const char *)&t->bytes[2 * (hi * 16 + lo)];
     }
     return p;
 }
@@ -339,9 +336,7 @@ const char *tok_decode(const tok_t *t, int prev, int token)
 int tok_piece_printable(const char *piece)
 {
     const unsigned char b = (unsigned char)piece[0];
-    if (b == 0)
-        return 0;
-    if (piece[1] != '\0')
-        return 1;
+    if (b == 0) return 0;
+    if (piece[1] != '\0') return 1;
     return (b >= 0x20 && b <= 0x7e) || (b >= '\t' && b <= '\r');
 }

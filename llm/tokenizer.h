@@ -35,7 +35,7 @@
 #define TOK_EOS 2
 /* Bounds past which a tokenizer file is treated as malformed. */
 #define TOK_MAX_TOKEN_LENGTH 4096
-#define TOK_MIN_VOCAB 259 /* <unk>, BOS, EOS and the 256 byte tokens */
+#define TOK_MIN_VOCAB        259 /* <unk>, BOS, EOS and the 256 byte tokens */
 
 typedef struct tok tok_t;
 
@@ -69,8 +69,8 @@ size_t tok_encode_cap(const char *text);
  * hold tok_encode_cap(text) ids, and sets *n_tokens. bos and eos (0 or 1)
  * add BOS first and EOS last. Fails only with MPC_ENOMEM (scratch space), with
  * *n_tokens 0. */
-mpc_err_t tok_encode(const tok_t *t, const char *text, int bos, int eos, int *tokens,
-                     int *n_tokens, char *err) MPC_WUR;
+mpc_err_t tok_encode(const tok_t *t, const char *text, int bos, int eos, int *tokens, int *n_tokens,
+                     char *err) MPC_WUR;
 
 /* The text of token following prev: a NUL-terminated string owned by t, valid
  * until tok_free. After BOS a leading space is dropped; a byte token spelled

@@ -25,13 +25,11 @@ static inline int llmtest_mkdtemp(char dir[64], const char *tag)
 static inline int llmtest_rmdir(const char *dir)
 {
     DIR *d = opendir(dir);
-    if (!d)
-        return -1;
+    if (!d) return -1;
     int rc = 0;
     char path[512];
     for (struct dirent *e; (e = readdir(d)) != NULL;) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         rc |= unlink(path);
     }

@@ -1,12 +1,12 @@
-/* tests/llm/test_fwd.c - the float engine: the attention-policy hook against
- * full attention on stories260K, greedy argmax ties, and seeded models.
+/* tests/llm/test_fwd.c - the float engine: KV-cache policies (mpcache/kv.h)
+ * against full attention on stories260K, greedy argmax ties, and seeded
+ * models.
  *
  * That the engine reproduces llama2.c is checked end to end in
  * test_generate.c (the greedy text equals run.c's byte for byte); here the
- * oracle is the engine itself: a policy that selects every position must give
- * bit-identical logits, and one that selects fewer must be shown exactly
- * what it selected. The stories260K tests skip (exit 77) without the shared
- * files, after the file-free tests have run.
+ * oracle is the engine itself: the full policy must give bit-identical
+ * logits, and a budgeted one must attend exactly its budget. The stories260K tests skip (exit 77)
+ * without the shared files, after the file-free tests have run.
  */
 #include "testutil.h"
 
@@ -16,48 +16,7 @@
 
 #include "llm/fwd.h"
 #include "llm/model.h"
-
-/* A policy that keeps the first `sink` positions and the last `window`, and
- * checks what observe is shown. */
-typedef struct window {
-    int sink, window;
-    int n_heads, kv_mul;
-    long selects, observes;
-    int bad; /* observe saw something it should not have */
-    int last_idx[512], last_n;
-} window_t;
-
-static int window_select(void *ctx, const fwd_attn_query_t *qr, int *idx)
-{
-    window_t *w = ctx;
-    int n = 0;
-    for (int t = 0; t <= qr->pos; t++)
-        if (t < w->sink || t > qr->pos - w->window)
-            idx[n++] = t;
-    w->selects++;
-    memcpy(w->last_idx, idx, (size_t)n * sizeof(int));
-    w->last_n = n;
-    return n;
-}
-
-static void window_observe(void *ctx, const fwd_attn_query_t *qr, int head, const int *idx,
-                           int n, const float *probs)
-{
-    window_t *w = ctx;
-    w->observes++;
-    if (head / w->kv_mul != qr->kv_head || head < 0 || head >= w->n_heads)
-        w->bad = 1;
-    if (n != w->last_n || memcmp(idx, w->last_idx, (size_t)n * sizeof(int)) != 0)
-        w->bad = 1;
-    float sum = 0.0f;
-    for (int k = 0; k < n; k++) {
-        if (!(probs[k] >= 0.0f && probs[k] <= 1.0f))
-            w->bad = 1;
-        sum += probs[k];
-    }
-    if (fabsf(sum - 1.0f) > 1e-5f)
-        w->bad = 1;
-}
+#include "mpcache/kv.h"
 
 static model_t *load_260k(void)
 {
@@ -65,8 +24,7 @@ static model_t *load_260k(void)
     const char *p = tu_shared_path("models/stories260K.bin", buf, sizeof buf);
     assert_non_null(p);
     model_t *m = NULL;
-    if (model_load(&m, p, err) != MPC_OK)
-        fail_msg("%s", err);
+    if (model_load(&m, p, err) != MPC_OK) fail_msg("%s", err);
     return m;
 }
 
@@ -79,14 +37,33 @@ static int first_difference(fwd_t *a, fwd_t *b, int vocab, int steps)
     int ta = prompt[0], tb = prompt[0];
     for (int pos = 0; pos < steps; pos++) {
         const float *la = fwd_step(a, ta, pos), *lb = fwd_step(b, tb, pos);
-        if (memcmp(la, lb, (size_t)vocab * sizeof(float)) != 0)
-            return pos;
+        if (memcmp(la, lb, (size_t)vocab * sizeof(float)) != 0) return pos;
         ta = tb = pos + 1 < 5 ? prompt[pos + 1] : fwd_argmax(la, vocab);
     }
     return steps;
 }
 
-static void test_fwd_policy_selecting_everything_matches_full_attention(void **state)
+/* A fresh cache of policy for stories260K, 64 positions, a 5-token prompt. */
+static kv_t *make_kv(kv_policy_t policy, double budget)
+{
+    kv_config_t c;
+    kv_config_default(&c);
+    c.policy = policy;
+    c.budget = budget;
+    c.n_layers = 5;
+    c.n_heads = 8;
+    c.n_kv_heads = 4;
+    c.head_size = 8;
+    c.seq_len = 64;
+    c.prompt_len = 5;
+    mpc_err_t e = MPC_OK;
+    char msg[CHAN_ERR_BYTES] = "";
+    kv_t *kv = kv_new(&c, &e, msg, sizeof msg);
+    if (!kv) fail_msg("kv_new: %s", msg);
+    return kv;
+}
+
+static void test_fwd_full_policy_matches_full_attention_bit_for_bit(void **state)
 {
     (void)state;
     model_t *m = load_260k();
@@ -94,23 +71,23 @@ static void test_fwd_policy_selecting_everything_matches_full_attention(void **s
     fwd_t *a = NULL, *b = NULL;
     assert_int_equal(fwd_new(&a, m, err), MPC_OK);
     assert_int_equal(fwd_new(&b, m, err), MPC_OK);
-    window_t w = {.sink = 0, .window = 512, .n_heads = 8, .kv_mul = 2};
-    const fwd_attn_t pol = {&w, window_select, window_observe};
-    fwd_set_attn(b, &pol);
+    kv_t *kv = make_kv(KV_FULL, 1.0);
+    assert_int_equal(fwd_set_kv(b, kv, err), MPC_OK);
     assert_int_equal(first_difference(a, b, 512, 64), 64);
-    assert_false(w.bad);
-    assert_int_equal(w.selects, 64L * 5 * 4);  /* steps x layers x KV heads */
-    assert_int_equal(w.observes, 64L * 5 * 8); /* steps x layers x query heads */
-    assert_int_equal(fwd_attended(a), 5L * 4 * 64);
-    assert_int_equal(fwd_attended(b), 5L * 4 * 64);
+    for (int l = 0; l < 5; l++) {
+        assert_int_equal(fwd_attended(a, l), 4 * 64);
+        assert_int_equal(fwd_attended(b, l), 4 * 64);
+        assert_int_equal(kv_attended(kv, 63, l), 4 * 64);
+    }
     fwd_free(&a);
     fwd_free(&b);
     assert_null(b);
     fwd_free(&b);
+    kv_free(&kv);
     model_free(&m);
 }
 
-static void test_fwd_window_policy_attends_only_what_it_selects(void **state)
+static void test_fwd_budgeted_policy_attends_what_it_selects(void **state)
 {
     (void)state;
     model_t *m = load_260k();
@@ -118,18 +95,57 @@ static void test_fwd_window_policy_attends_only_what_it_selects(void **state)
     fwd_t *a = NULL, *b = NULL;
     assert_int_equal(fwd_new(&a, m, err), MPC_OK);
     assert_int_equal(fwd_new(&b, m, err), MPC_OK);
-    window_t w = {.sink = 2, .window = 6, .n_heads = 8, .kv_mul = 2};
-    const fwd_attn_t pol = {&w, window_select, window_observe};
-    fwd_set_attn(b, &pol);
-    /* identical while the window covers everything (pos < 8), then not */
-    assert_int_equal(first_difference(a, b, 512, 40), 8);
-    assert_false(w.bad);
-    /* back to full attention: the same state gives the same logits as a */
-    fwd_set_attn(b, NULL);
-    assert_int_equal(first_difference(a, b, 512, 8), 8);
-    assert_int_equal(fwd_attended(b), 5L * 4 * 8);
+    kv_t *kv = make_kv(KV_STREAMING, 0.25);
+    assert_int_equal(fwd_set_kv(b, kv, err), MPC_OK);
+    /* the prompt attends everything; decoding attends the budget only, and
+     * the logits part from full attention once it has dropped a token (the
+     * step compared last) */
+    const int diff = first_difference(a, b, 512, 64);
+    assert_true(diff >= 5 && diff < 64);
+    const kv_config_t *c = kv_config(kv);
+    for (int l = 0; l < 5; l++) {
+        assert_int_equal(fwd_attended(b, l), 4 * kv_budget_tokens(c, diff));
+        assert_int_equal(fwd_attended(b, l), kv_attended(kv, diff, l));
+        assert_true(fwd_attended(b, l) < 4 * (diff + 1));
+    }
+    /* detached, the engine is llama2.c again */
+    assert_int_equal(fwd_set_kv(b, NULL, err), MPC_OK);
+    assert_int_equal(first_difference(a, b, 512, 16), 16);
     fwd_free(&a);
     fwd_free(&b);
+    kv_free(&kv);
+    model_free(&m);
+}
+
+static void test_fwd_set_kv_rejects_other_shapes(void **state)
+{
+    (void)state;
+    model_t *m = load_260k();
+    char err[CHAN_ERR_BYTES];
+    fwd_t *f = NULL;
+    assert_int_equal(fwd_new(&f, m, err), MPC_OK);
+    kv_config_t c;
+    kv_config_default(&c);
+    c.n_layers = 5;
+    c.n_heads = 8;
+    c.n_kv_heads = 8; /* the model has 4 */
+    c.head_size = 8;
+    c.seq_len = 64;
+    c.prompt_len = 5;
+    mpc_err_t e = MPC_OK;
+    kv_t *kv = kv_new(&c, &e, NULL, 0);
+    assert_non_null(kv);
+    assert_int_equal(fwd_set_kv(f, kv, err), MPC_EARG);
+    assert_non_null(strstr(err, "8 KV heads"));
+    kv_free(&kv);
+    c.n_kv_heads = 4;
+    c.seq_len = 1024; /* the model has 512 */
+    kv = kv_new(&c, &e, NULL, 0);
+    assert_non_null(kv);
+    assert_int_equal(fwd_set_kv(f, kv, err), MPC_EARG);
+    assert_non_null(strstr(err, "1024 positions"));
+    kv_free(&kv);
+    fwd_free(&f);
     model_free(&m);
 }
 
@@ -183,14 +199,13 @@ int main(void)
         cmocka_unit_test(test_fwd_seeded_model_is_deterministic_and_finite),
     };
     int failed = cmocka_run_group_tests_name("fwd", tests, NULL, NULL);
-    if (failed)
-        return failed;
+    if (failed) return failed;
     char buf[4096];
-    if (!tu_shared_path("models/stories260K.bin", buf, sizeof buf))
-        return TU_SKIP;
+    if (!tu_shared_path("models/stories260K.bin", buf, sizeof buf)) return TU_SKIP;
     const struct CMUnitTest shared[] = {
-        cmocka_unit_test(test_fwd_policy_selecting_everything_matches_full_attention),
-        cmocka_unit_test(test_fwd_window_policy_attends_only_what_it_selects),
+        cmocka_unit_test(test_fwd_full_policy_matches_full_attention_bit_for_bit),
+        cmocka_unit_test(test_fwd_budgeted_policy_attends_what_it_selects),
+        cmocka_unit_test(test_fwd_set_kv_rejects_other_shapes),
     };
     return cmocka_run_group_tests_name("fwd.stories260K", shared, NULL, NULL);
 }

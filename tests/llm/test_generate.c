@@ -38,16 +38,17 @@ static char *slurp(FILE *f, size_t *len)
     return b;
 }
 
-/* Runs prompt for steps with output to a temporary file; returns the printed
- * bytes (caller frees) and fills *r. */
-static char *generate(const char *prompt, int steps, plain_result_t *r, size_t *len)
+/* Runs prompt for steps with output to a temporary file, under the KV policy
+ * kv or with full attention (NULL); returns the printed bytes (caller frees)
+ * and fills *r. */
+static char *generate_kv(const char *prompt, int steps, const kv_config_t *kv, plain_result_t *r,
+                         size_t *len)
 {
     char err[CHAN_ERR_BYTES];
     FILE *out = tmpfile();
     assert_non_null(out);
-    const plain_opts_t o = {model_path, tok_path, prompt, steps, out, NULL};
-    if (plain_generate(&o, r, err) != MPC_OK)
-        fail_msg("%s", err);
+    const plain_opts_t o = {model_path, tok_path, prompt, steps, out, kv};
+    if (plain_generate(&o, r, err) != MPC_OK) fail_msg("%s", err);
     char *text = slurp(out, len);
     fclose(out);
     assert_int_equal(*len, r->text_len);
@@ -55,9 +56,13 @@ static char *generate(const char *prompt, int steps, plain_result_t *r, size_t *
     return text;
 }
 
+static char *generate(const char *prompt, int steps, plain_result_t *r, size_t *len)
+{
+    return generate_kv(prompt, steps, NULL, r, len);
+}
+
 /* The text run.c prints for the ids prompt_ids ++ tokens. */
-static void expect_self_consistent(const plain_result_t *r, const char *text, size_t len,
-                                   int steps)
+static void expect_self_consistent(const plain_result_t *r, const char *text, size_t len, int steps)
 {
     char err[CHAN_ERR_BYTES];
     tok_t *t = NULL;
@@ -113,6 +118,9 @@ static void test_plain_greedy_equals_llama2c_reference(void **state)
     assert_int_equal(r.n_steps, 256);
     assert_int_equal(r.n_tokens, 256 - 5 + 1);
     assert_int_equal(r.tokens[0], 432); /* "," */
+    assert_int_equal(r.n_layers, 5);
+    for (int l = 0; l < 5; l++)
+        assert_int_equal(r.attended_layer[255 * 5 + l], 4 * 256);
     assert_int_equal(r.attended[255], 5L * 4 * 256);
     assert_true(r.prefill_s > 0.0 && r.decode_s_per_token > 0.0 && r.tok_per_s > 0.0);
     expect_self_consistent(&r, text, len, 256);
@@ -174,6 +182,45 @@ static void test_plain_steps_zero_means_seq_len(void **state)
     expect_self_consistent(&r, text, len, 512);
     plain_result_clear(&r);
     free(text);
+}
+
+static void test_plain_policies_run_on_their_budget(void **state)
+{
+    (void)state;
+    static const kv_policy_t policies[] = {KV_FULL, KV_STREAMING, KV_H2O, KV_MPCACHE};
+    for (size_t i = 0; i < sizeof policies / sizeof policies[0]; i++) {
+        kv_config_t c;
+        kv_config_default(&c);
+        c.policy = policies[i];
+        c.budget = 0.25;
+        c.cluster_coarse = 8;
+        c.cluster_fine = 4;
+        plain_result_t r;
+        size_t len;
+        char *text = generate_kv("Once upon a time there was a big dog who liked to run in "
+                                 "the park with his friends every day.",
+                                 160, &c, &r, &len);
+        expect_self_consistent(&r, text, len, 160);
+        const int last = (r.n_steps - 1) * r.n_layers;
+        if (policies[i] == KV_FULL) {
+            assert_int_equal(r.attended_layer[last], 4 * r.n_steps);
+        } else {
+            /* a budgeted policy attends fewer than the full cache */
+            assert_true(r.attended_layer[last] < 4 * r.n_steps);
+            assert_true(r.attended_layer[last] > 0);
+        }
+        plain_result_clear(&r);
+        free(text);
+    }
+    kv_config_t bad;
+    kv_config_default(&bad);
+    bad.policy = KV_MPCACHE;
+    bad.budget = 0.9; /* above static_keep 0.5 */
+    char err[CHAN_ERR_BYTES];
+    plain_result_t r;
+    const plain_opts_t o = {model_path, tok_path, "hi", 20, NULL, &bad};
+    assert_int_equal(plain_generate(&o, &r, err), MPC_EARG);
+    assert_non_null(strstr(err, "mpcache"));
 }
 
 static void test_plain_reports_bad_inputs(void **state)
@@ -252,19 +299,17 @@ int main(void)
 {
     char buf[4096];
     const char *m = tu_shared_path("models/stories260K.bin", buf, sizeof buf);
-    if (!m)
-        return TU_SKIP;
-    if (!realpath(m, model_path))
-        return TU_SKIP;
+    if (!m) return TU_SKIP;
+    if (!realpath(m, model_path)) return TU_SKIP;
     const char *t = tu_shared_path("models/tok512.bin", buf, sizeof buf);
-    if (!t || !realpath(t, tok_path))
-        return TU_SKIP;
+    if (!t || !realpath(t, tok_path)) return TU_SKIP;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plain_greedy_equals_llama2c_reference),
         cmocka_unit_test(test_plain_empty_prompt_runs_and_stops_cleanly),
         cmocka_unit_test(test_plain_one_char_prompt_runs_and_stops_cleanly),
         cmocka_unit_test(test_plain_steps_below_prompt_prints_only_the_prompt),
         cmocka_unit_test(test_plain_steps_zero_means_seq_len),
+        cmocka_unit_test(test_plain_policies_run_on_their_budget),
         cmocka_unit_test(test_plain_reports_bad_inputs),
         cmocka_unit_test(test_plain_default_paths_search_models_then_shared),
     };

@@ -58,8 +58,7 @@ static void expect_load_error(const char *path, mpc_err_t code, const char *need
     model_t *m = &sentinel; /* must come back NULL */
     assert_int_equal(model_load(&m, path, err), code);
     assert_null(m);
-    if (!strstr(err, needle))
-        fail_msg("error '%s' does not mention '%s'", err, needle);
+    if (!strstr(err, needle)) fail_msg("error '%s' does not mention '%s'", err, needle);
 }
 
 static void test_model_load_tiny_tied_layout(void **state)
@@ -207,8 +206,8 @@ static void test_model_load_sizes_at_the_limits_do_not_overflow(void **state)
     (void)state;
     /* Every field at its limit: the implied size (about 2^56 bytes) must be
      * computed without wrapping and reported as a truncated file. */
-    const int32_t h[7] = {MODEL_MAX_DIM, MODEL_MAX_DIM,   MODEL_MAX_LAYERS, 2,
-                          2,             -MODEL_MAX_VOCAB, MODEL_MAX_SEQ};
+    const int32_t h[7] = {MODEL_MAX_DIM,    MODEL_MAX_DIM, MODEL_MAX_LAYERS, 2, 2,
+                          -MODEL_MAX_VOCAB, MODEL_MAX_SEQ};
     const char *p = write_ckpt("limits.bin", h, 100, 0);
     expect_load_error(p, MPC_EFORMAT, "truncated");
 }
@@ -365,11 +364,9 @@ int main(void)
         cmocka_unit_test(test_model_shape_knows_the_benchmark_shapes),
     };
     int failed = cmocka_run_group_tests_name("model", tests, make_tmpdir, remove_tmpdir);
-    if (failed)
-        return failed;
+    if (failed) return failed;
     char buf[4096];
-    if (!tu_shared_path("models/stories260K.bin", buf, sizeof buf))
-        return TU_SKIP;
+    if (!tu_shared_path("models/stories260K.bin", buf, sizeof buf)) return TU_SKIP;
     const struct CMUnitTest shared[] = {
         cmocka_unit_test(test_model_load_stories260K),
     };

@@ -86,8 +86,7 @@ static void expect_load_error(const char *path, int vocab, mpc_err_t code, const
     tok_t *t = NULL;
     assert_int_equal(tok_load(&t, path, vocab, err), code);
     assert_null(t);
-    if (!strstr(err, needle))
-        fail_msg("error '%s' does not mention '%s'", err, needle);
+    if (!strstr(err, needle)) fail_msg("error '%s' does not mention '%s'", err, needle);
 }
 
 /* Encodes text with BOS and checks the ids. */
@@ -108,8 +107,7 @@ static tok_t *load_shared(const char *name, int vocab)
     const char *p = tu_shared_path(rel, buf, sizeof buf);
     assert_non_null(p);
     tok_t *t = NULL;
-    if (tok_load(&t, p, vocab, err) != MPC_OK)
-        fail_msg("%s", err);
+    if (tok_load(&t, p, vocab, err) != MPC_OK) fail_msg("%s", err);
     return t;
 }
 
@@ -170,7 +168,8 @@ static void test_tok_load_rejects_truncated_token(void **state)
     expect_load_error(save("cut.bin", f), 259, MPC_EFORMAT, "truncated: token 258 needs 6");
     put_base(f, 8);
     f->n -= 6 + 5; /* the last token's length field is cut */
-    expect_load_error(save("cuthdr.bin", f), 259, MPC_EFORMAT, "truncated: the file ends at token 258");
+    expect_load_error(save("cuthdr.bin", f), 259, MPC_EFORMAT,
+                      "truncated: the file ends at token 258");
     free(f);
 }
 
@@ -271,7 +270,7 @@ static void test_tok_encode_known_ids_on_tok512(void **state)
     expect_ids(t, "a", (const int[]){1, 261}, 2);
     expect_ids(t, "Lily", (const int[]){1, 317}, 2);
     expect_ids(t, "", (const int[]){1}, 1);
-    expect_ids(t, "\xc3\xa9", (const int[]){1, 410, 485}, 3);           /* é is a token */
+    expect_ids(t, "\xc3\xa9", (const int[]){1, 410, 485}, 3);                /* é is a token */
     expect_ids(t, "\xc3\xbc", (const int[]){1, 410, 0xc3 + 3, 0xbc + 3}, 4); /* ü is not */
 
     char err[CHAN_ERR_BYTES];
@@ -369,11 +368,9 @@ int main(void)
         cmocka_unit_test(test_tok_piece_printable_follows_run_c),
     };
     int failed = cmocka_run_group_tests_name("tokenizer", tests, make_tmpdir, remove_tmpdir);
-    if (failed)
-        return failed;
+    if (failed) return failed;
     char buf[4096];
-    if (!tu_shared_path("models/tok512.bin", buf, sizeof buf))
-        return TU_SKIP;
+    if (!tu_shared_path("models/tok512.bin", buf, sizeof buf)) return TU_SKIP;
     const struct CMUnitTest shared[] = {
         cmocka_unit_test(test_tok_encode_known_ids_on_tok512),
         cmocka_unit_test(test_tok_decode_strips_space_after_bos_and_maps_bytes),
