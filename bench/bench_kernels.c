@@ -106,8 +106,10 @@ __attribute__((target("avx512f"))) static uint64_t pass_avx512(const uint64_t *p
         s2 = _mm512_add_epi64(s2, _mm512_loadu_si512(p + i + 16));
         s3 = _mm512_add_epi64(s3, _mm512_loadu_si512(p + i + 24));
     }
-    uint64_t s = (uint64_t)_mm512_reduce_add_epi64(
-        _mm512_add_epi64(_mm512_add_epi64(s0, s1), _mm512_add_epi64(s2, s3)));
+    uint64_t lane[8], s = 0;
+    _mm512_storeu_si512(lane, _mm512_add_epi64(_mm512_add_epi64(s0, s1), _mm512_add_epi64(s2, s3)));
+    for (int i = 0; i < 8; i++)
+        s += lane[i];
     return s;
 }
 

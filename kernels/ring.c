@@ -360,6 +360,16 @@ static __mmask8 v5_mask(size_t w)
     return (__mmask8)((1u << w) - 1u);
 }
 
+/* The sum of the 8 lanes. Not _mm512_reduce_add_epi64: GCC's version adds
+ * the last two lanes as signed long long, which overflows (UB) when the sum
+ * wraps. */
+AVX512_FN uint64_t v5_hsum(__m512i v)
+{
+    __m256i s = _mm256_add_epi64(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
+    __m128i t = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    return (uint64_t)_mm_cvtsi128_si64(t) + (uint64_t)_mm_extract_epi64(t, 1);
+}
+
 /* One k-step of 8 lanes of an nt tile. */
 AVX512_FN void v5_nt_step(__m512i s[V5_NT_MR][V5_NT_NR], const uint64_t *A, const uint64_t *B,
                           size_t k, size_t l, __mmask8 mask, int MR, int NR)
@@ -394,7 +404,7 @@ AVX512_FN void v5_nt_tile(uint64_t *C, const uint64_t *A, const uint64_t *B, siz
     for (int r = 0; r < MR; r++)
 #pragma GCC unroll 16
         for (int c = 0; c < NR; c++)
-            C[r * n + c] = (acc ? C[r * n + c] : 0) + (uint64_t)_mm512_reduce_add_epi64(s[r][c]);
+            C[r * n + c] = (acc ? C[r * n + c] : 0) + v5_hsum(s[r][c]);
 }
 
 #define V5_NT_CASE(r, c)                                                                           \

@@ -27,7 +27,10 @@ void ring_gemm_nt(uint64_t *C, const uint64_t *A, const uint64_t *B, size_t m, s
                   int acc);
 
 /* C (m x n) = A (m x k) * B, with B stored as (k x n). With acc != 0,
- * C += A * B. C must not overlap A or B. */
+ * C += A * B. C must not overlap A or B. When m spans several row tiles, it
+ * copies blocks of B into a 16 KiB panel on its own stack (B's strided
+ * columns would otherwise thrash the cache); it needs no scratch from the
+ * caller. */
 void ring_gemm_nn(uint64_t *C, const uint64_t *A, const uint64_t *B, size_t m, size_t n, size_t k,
                   int acc);
 
