@@ -17,33 +17,14 @@
 #include "protocols/matmul.h"
 #include "protocols/mul.h"
 #include "protocols/trunc.h"
+#include "bench/bench_op_impl.h"
 
 #define LAN_BPS (1e9 / 8)
 #define LAN_RTT 0.5e-3
 #define WAN_BPS (100e6 / 8)
 #define WAN_RTT 40e-3
 
-/* One benchmark case: inputs per party, outputs per party, and the float64
- * reference of the reconstructed output. */
-typedef struct op_case {
-    size_t n;
-    int f;
-    uint64_t *x[2], *y[2]; /* operands' shares */
-    uint64_t *out[2];
-    size_t out_n;
-    int out_scale;
-    double *ref;
-    uint64_t *W;          /* matmul: P0's weight */
-    double setup_done[2]; /* when each party finished its setup phase */
-} op_case_t;
-
-typedef struct op_def {
-    const char *name;
-    void (*prepare)(op_case_t *c);
-    mpc_err_t (*role)(mpc_ctx_t *ctx, op_case_t *c);
-} op_def_t;
-
-static void random_reals(double *v, size_t n, double lo, double hi, prg_t *g)
+void bench_random_reals(double *v, size_t n, double lo, double hi, prg_t *g)
 {
     for (size_t i = 0; i < n; i++) {
         uint64_t u;
@@ -52,7 +33,7 @@ static void random_reals(double *v, size_t n, double lo, double hi, prg_t *g)
     }
 }
 
-static prg_t *bench_prg(void)
+prg_t *bench_prg(void)
 {
     uint8_t seed[PRG_SEED_BYTES];
     prg_seed_random(seed);
@@ -60,14 +41,14 @@ static prg_t *bench_prg(void)
 }
 
 /* Shares plain (n words) into c->x or c->y. */
-static void share_into(uint64_t *s[2], const uint64_t *plain, size_t n, prg_t *g)
+void bench_share(uint64_t *s[2], const uint64_t *plain, size_t n, prg_t *g)
 {
     for (int p = 0; p < 2; p++) s[p] = malloc(n * 8);
     prg_u64(g, s[0], n);
     for (size_t i = 0; i < n; i++) s[1][i] = plain[i] - s[0][i];
 }
 
-static void alloc_out(op_case_t *c, size_t n, int scale)
+void bench_alloc_out(op_case_t *c, size_t n, int scale)
 {
     c->out_n = n;
     c->out_scale = scale;
@@ -80,18 +61,18 @@ static void prep_mul(op_case_t *c)
     prg_t *g = bench_prg();
     double *a = malloc(c->n * 8), *b = malloc(c->n * 8);
     uint64_t *u = malloc(c->n * 8);
-    random_reals(a, c->n, -8, 8, g);
-    random_reals(b, c->n, -8, 8, g);
-    alloc_out(c, c->n, 2 * c->f);
+    bench_random_reals(a, c->n, -8, 8, g);
+    bench_random_reals(b, c->n, -8, 8, g);
+    bench_alloc_out(c, c->n, 2 * c->f);
     for (size_t i = 0; i < c->n; i++) {
         a[i] = fxp_decode(fxp_encode(a[i], c->f), c->f);
         b[i] = fxp_decode(fxp_encode(b[i], c->f), c->f);
         c->ref[i] = a[i] * b[i];
     }
     fxp_encode_array(u, a, (int)c->n, c->f);
-    share_into(c->x, u, c->n, g);
+    bench_share(c->x, u, c->n, g);
     fxp_encode_array(u, b, (int)c->n, c->f);
-    share_into(c->y, u, c->n, g);
+    bench_share(c->y, u, c->n, g);
     free(a);
     free(b);
     free(u);
@@ -109,11 +90,11 @@ static void prep_trunc(op_case_t *c)
     prg_t *g = bench_prg();
     double *a = malloc(c->n * 8);
     uint64_t *u = malloc(c->n * 8);
-    random_reals(a, c->n, -1000, 1000, g); /* at scale 2f: |x| < 2^10 * 2^32 << 2^62 */
-    alloc_out(c, c->n, c->f);
+    bench_random_reals(a, c->n, -1000, 1000, g); /* at scale 2f: |x| < 2^10 * 2^32 << 2^62 */
+    bench_alloc_out(c, c->n, c->f);
     fxp_encode_array(u, a, (int)c->n, 2 * c->f);
     for (size_t i = 0; i < c->n; i++) c->ref[i] = fxp_decode(u[i], 2 * c->f);
-    share_into(c->x, u, c->n, g);
+    bench_share(c->x, u, c->n, g);
     free(a);
     free(u);
     prg_free(&g);
@@ -131,19 +112,19 @@ static void prep_matmul(op_case_t *c)
     size_t d = c->n;
     double *x = malloc(d * 8), *w = malloc(d * d * 8);
     uint64_t *u = malloc(d * 8);
-    random_reals(x, d, -4, 4, g);
-    random_reals(w, d * d, -1 / sqrt((double)d), 1 / sqrt((double)d), g);
+    bench_random_reals(x, d, -4, 4, g);
+    bench_random_reals(w, d * d, -1 / sqrt((double)d), 1 / sqrt((double)d), g);
     c->W = malloc(d * d * 8);
     fxp_encode_array(c->W, w, (int)(d * d), c->f);
     fxp_encode_array(u, x, (int)d, c->f);
-    alloc_out(c, d, c->f);
+    bench_alloc_out(c, d, c->f);
     for (size_t i = 0; i < d; i++) {
         double s = 0;
         for (size_t j = 0; j < d; j++)
             s += fxp_decode(u[j], c->f) * fxp_decode(c->W[i * d + j], c->f);
         c->ref[i] = s;
     }
-    share_into(c->x, u, d, g);
+    bench_share(c->x, u, d, g);
     free(x);
     free(w);
     free(u);
@@ -169,10 +150,11 @@ static mpc_err_t role_matmul(mpc_ctx_t *ctx, op_case_t *c)
     return e;
 }
 
-static const op_def_t ops[] = {
-    {"mul", prep_mul, role_mul},
-    {"trunc", prep_trunc, role_trunc},
-    {"matmul", prep_matmul, role_matmul},
+static const op_def_t ops_linear[] = {
+    {"mul", prep_mul, role_mul, 100000000, NULL},
+    {"trunc", prep_trunc, role_trunc, 100000000, NULL},
+    {"matmul", prep_matmul, role_matmul, 16384, NULL},
+    {NULL, NULL, NULL, 0, NULL},
 };
 
 typedef struct party_run {
@@ -295,14 +277,18 @@ int bench_op_main(int argc, char **argv)
         }
     }
     const op_def_t *op = NULL;
-    for (size_t i = 0; i < sizeof ops / sizeof *ops; i++)
-        if (name && !strcmp(name, ops[i].name)) op = &ops[i];
+    const op_def_t *const tables[] = {ops_linear, bench_ops_cmp, bench_ops_math};
+    for (size_t t = 0; t < sizeof tables / sizeof *tables; t++)
+        for (const op_def_t *d = tables[t]; d->name; d++)
+            if (name && !strcmp(name, d->name)) op = d;
     if (!op) {
-        fprintf(stderr, "mpcllm-bench op: --op is one of mul, trunc, matmul (got '%s')\n",
-                name ? name : "");
+        fprintf(stderr, "mpcllm-bench op: unknown --op '%s'; ops:", name ? name : "");
+        for (size_t t = 0; t < sizeof tables / sizeof *tables; t++)
+            for (const op_def_t *d = tables[t]; d->name; d++) fprintf(stderr, " %s", d->name);
+        fputc('\n', stderr);
         return 2;
     }
-    if (n < 1 || n > (op == &ops[2] ? 16384u : 100000000u) || repeats < 1 || repeats > 100) {
+    if (n < 1 || n > op->max_n || repeats < 1 || repeats > 100) {
         fprintf(stderr, "mpcllm-bench op: --n out of range, or --repeats not in 1..100\n");
         return 2;
     }
@@ -369,13 +355,14 @@ int bench_op_main(int argc, char **argv)
     if (json)
         printf("{\"op\":\"%s\",\"n\":%zu,\"device\":\"cpu\",\"online_bytes\":%llu,"
                "\"online_bytes_p0\":%llu,\"online_bytes_p1\":%llu,\"rounds\":%llu,"
-               "\"offline_bytes\":%llu,\"setup_bytes\":%llu,\"key_bytes\":0,\"time_s\":%.6f,"
+               "\"offline_bytes\":%llu,\"setup_bytes\":%llu,\"key_bytes\":%.6g,\"time_s\":%.6f,"
                "\"offline_s\":%.6f,\"max_abs_err\":%.6g,\"max_rel_err\":%.6g,\"lan_s\":%.6f,"
                "\"wan_s\":%.6f,\"repeats\":%d}\n",
                op->name, n, (unsigned long long)online, (unsigned long long)sent0,
                (unsigned long long)sent1, (unsigned long long)rounds,
-               (unsigned long long)offline_bytes, (unsigned long long)setup, time_s, offline_s,
-               max_abs, rel, lan, wan, repeats);
+               (unsigned long long)offline_bytes, (unsigned long long)setup,
+               op->key_bytes ? op->key_bytes(c.n) : 0.0, time_s, offline_s, max_abs, rel, lan,
+               wan, repeats);
     for (int p = 0; p < 2; p++) {
         free(c.x[p]);
         free(c.y[p]);
@@ -384,6 +371,7 @@ int bench_op_main(int argc, char **argv)
     }
     free(c.ref);
     free(c.W);
+    free(c.aux);
     free(times);
     free(st);
     net_free(&net);
