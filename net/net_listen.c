@@ -38,8 +38,7 @@ static const uint8_t no_session[CHAN_SESSION_BYTES];
 
 /* A rendezvous frame (tag, sequence 0, no session) holding len bytes, sent on
  * s, after an identity frame when id is not NULL. */
-static int send_frame(void *s, const zmq_msg_t *id, uint32_t tag, const void *buf, size_t len,
-                      int flags)
+static int send_frame(void *s, zmq_msg_t *id, uint32_t tag, const void *buf, size_t len, int flags)
 {
     zmq_msg_t m;
     if (zmq_msg_init_size(&m, NET_HDR_BYTES + len) != 0) return -1;
@@ -47,8 +46,7 @@ static int send_frame(void *s, const zmq_msg_t *id, uint32_t tag, const void *bu
     uint8_t *p = zmq_msg_data(&m);
     net_frame_put(p, &h);
     if (len) memcpy(p + NET_HDR_BYTES, buf, len);
-    if (id && zmq_send(s, zmq_msg_data((zmq_msg_t *)id), zmq_msg_size((zmq_msg_t *)id),
-                       ZMQ_SNDMORE | flags) < 0) {
+    if (id && zmq_send(s, zmq_msg_data(id), zmq_msg_size(id), ZMQ_SNDMORE | flags) < 0) {
         zmq_msg_close(&m);
         return -1;
     }
@@ -61,7 +59,7 @@ static int send_frame(void *s, const zmq_msg_t *id, uint32_t tag, const void *bu
 
 /* Answers one client with 'fail'. A client that is gone, or whose queue is
  * full, misses the answer and times out on its own. */
-static void refuse(net_listener_t *l, const zmq_msg_t *id, const char *why)
+static void refuse(net_listener_t *l, zmq_msg_t *id, const char *why)
 {
     send_frame(l->sock.s, id, NET_TAG_REFUSE, why, strlen(why), ZMQ_DONTWAIT);
 }
