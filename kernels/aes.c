@@ -105,6 +105,14 @@ void aes_mmo_init(aes_mmo_t *g)
 {
     for (int i = 0; i < AES_MMO_KEYS; i++)
         aes_key_expand(&g->key[i], mmo_keys[i]);
+    for (int a = 0; a < AES_MMO_KEYS; a++)
+        for (int b = 0; b < AES_MMO_KEYS; b++)
+            for (int r = 0; r < 11; r++) {
+                memcpy(g->pair[a * AES_MMO_KEYS + b][r], g->key[a].rk[r], AES_BLOCK_BYTES);
+                memcpy(g->pair[a * AES_MMO_KEYS + b][r] + AES_BLOCK_BYTES, g->key[b].rk[r],
+                       AES_BLOCK_BYTES);
+            }
+    g->vaes = __builtin_cpu_supports("vaes") && __builtin_cpu_supports("avx2");
 }
 
 /* σ(x_L ‖ x_R) = (x_L ⊕ x_R) ‖ x_L with x_L the high word: the result's low
@@ -116,8 +124,8 @@ AES_TARGET static inline __m128i sigma(__m128i x)
     return _mm_xor_si128(swapped, high);
 }
 
-AES_TARGET void aes_mmo_hash(const aes_mmo_t *g, aes_block_t *out, const aes_block_t *in,
-                             const uint8_t *sel, size_t n)
+AES_TARGET static void mmo_hash_ni(const aes_mmo_t *g, aes_block_t *out, const aes_block_t *in,
+                                   const uint8_t *sel, size_t n)
 {
     const __m128i *rks[AES_LANES];
     __m128i b[AES_LANES], s[AES_LANES];
@@ -136,4 +144,51 @@ AES_TARGET void aes_mmo_hash(const aes_mmo_t *g, aes_block_t *out, const aes_blo
         for (size_t j = 0; j < m; j++)
             _mm_storeu_si128((__m128i *)&out[i + j], _mm_xor_si128(b[j], s[j]));
     }
+}
+
+#define VAES_TARGET __attribute__((target("vaes,avx2,aes,sse4.1")))
+
+/* σ on both 128-bit halves of a 256-bit register. */
+VAES_TARGET static inline __m256i sigma2(__m256i x)
+{
+    __m256i swapped = _mm256_shuffle_epi32(x, 0x4e);
+    __m256i high = _mm256_and_si256(x, _mm256_set_epi64x(-1, 0, -1, 0));
+    return _mm256_xor_si256(swapped, high);
+}
+
+/* The MMO hash two blocks per register, AES_LANES registers in flight;
+ * block pair (2p, 2p+1) runs under the key pair (sel[2p], sel[2p+1]). */
+VAES_TARGET static void mmo_hash_vaes(const aes_mmo_t *g, aes_block_t *out, const aes_block_t *in,
+                                      const uint8_t *sel, size_t n)
+{
+    const __m256i *rks[AES_LANES];
+    __m256i b[AES_LANES], s[AES_LANES];
+    const size_t npair = n / 2;
+    for (size_t i = 0; i < npair; i += AES_LANES) {
+        size_t m = npair - i < AES_LANES ? npair - i : AES_LANES;
+        for (size_t j = 0; j < m; j++) {
+            const uint8_t a = sel[2 * (i + j)], c = sel[2 * (i + j) + 1];
+            MPC_ASSERT(a < AES_MMO_KEYS && c < AES_MMO_KEYS);
+            rks[j] = (const __m256i *)g->pair[a * AES_MMO_KEYS + c];
+            s[j] = sigma2(_mm256_loadu_si256((const __m256i *)&in[2 * (i + j)]));
+            b[j] = _mm256_xor_si256(s[j], _mm256_load_si256(&rks[j][0]));
+        }
+        for (int r = 1; r < 10; r++)
+            for (size_t j = 0; j < m; j++)
+                b[j] = _mm256_aesenc_epi128(b[j], _mm256_load_si256(&rks[j][r]));
+        for (size_t j = 0; j < m; j++) {
+            b[j] = _mm256_aesenclast_epi128(b[j], _mm256_load_si256(&rks[j][10]));
+            _mm256_storeu_si256((__m256i *)&out[2 * (i + j)], _mm256_xor_si256(b[j], s[j]));
+        }
+    }
+    if (n % 2) mmo_hash_ni(g, out + n - 1, in + n - 1, sel + n - 1, 1);
+}
+
+void aes_mmo_hash(const aes_mmo_t *g, aes_block_t *out, const aes_block_t *in, const uint8_t *sel,
+                  size_t n)
+{
+    if (g->vaes)
+        mmo_hash_vaes(g, out, in, sel, n);
+    else
+        mmo_hash_ni(g, out, in, sel, n);
 }

@@ -32,7 +32,9 @@
  * them changes every key.
  *
  * All functions need a CPU with AES-NI and SSE4.1 (every x86-64 server
- * since 2010); aes_key_expand asserts it once. Kernels never allocate.
+ * since 2010); aes_key_expand asserts it once. Where the CPU has VAES
+ * (Ice Lake, Zen 3 and later), the MMO hash runs on 256-bit registers, two
+ * blocks per instruction. Kernels never allocate.
  */
 #ifndef KERNELS_AES_H
 #define KERNELS_AES_H
@@ -61,6 +63,13 @@ enum { AES_MMO_K0 = 0, AES_MMO_K1 = 1, AES_MMO_K2 = 2, AES_MMO_KEYS = 3 };
 
 typedef struct aes_mmo {
     aes_key_t key[AES_MMO_KEYS];
+    /* For VAES: the round keys of every ordered pair of keys (a, b) side by
+     * side, a in the low 128 bits, so two blocks under different keys go
+     * through one 256-bit AESENC. Index a·AES_MMO_KEYS + b. */
+    _Alignas(32) uint8_t pair[AES_MMO_KEYS * AES_MMO_KEYS][11][2 * AES_BLOCK_BYTES];
+    /* Nonzero when aes_mmo_init found VAES and AVX2 (then aes_mmo_hash runs
+     * two blocks per instruction); tests clear it to check the AES-NI path. */
+    int vaes;
 } aes_mmo_t;
 
 /* Expands a 16-byte key into k. Aborts (MPC_ASSERT) when the CPU lacks
@@ -74,7 +83,8 @@ void aes_encrypt(const aes_key_t *k, uint8_t *out, const uint8_t *in, size_t nbl
 /* The fixed public key k_i of the FSS hash (i < AES_MMO_KEYS), for tests. */
 const uint8_t *aes_mmo_fixed_key(int i);
 
-/* Expands the three fixed keys into g. */
+/* Expands the three fixed keys into g and picks the widest AES path the
+ * CPU has. */
 void aes_mmo_init(aes_mmo_t *g);
 
 /* out[i] = H_{k[sel[i]]}(in[i]) = AES_{k[sel[i]]}(σ(in[i])) ⊕ σ(in[i]) for
