@@ -56,7 +56,8 @@ AES_TARGET static void expand(aes_key_t *k, const uint8_t key[AES_BLOCK_BYTES])
 
 void aes_key_expand(aes_key_t *k, const uint8_t key[AES_BLOCK_BYTES])
 {
-    __builtin_cpu_init();
+    /* libgcc fills the CPU model in a constructor; no __builtin_cpu_init,
+     * which would race between the party threads of one process. */
     MPC_ASSERT(__builtin_cpu_supports("aes") && __builtin_cpu_supports("sse4.1"));
     expand(k, key);
 }

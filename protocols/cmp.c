@@ -27,6 +27,7 @@ static void check_nbits(int nbits)
 static mpc_err_t drelu_gen(mpc_ctx_t *ctx, size_t count, int n)
 {
     check_nbits(n);
+    if (count == 0) return MPC_OK;
     const int h = n - 1;
     const size_t kb = fss_dcf_key_bytes(h, FSS_Z64);
     const size_t chunk = count < CMP_CHUNK ? count : CMP_CHUNK;
@@ -62,6 +63,7 @@ static mpc_err_t drelu_gen(mpc_ctx_t *ctx, size_t count, int n)
 static mpc_err_t drelu_eval(mpc_ctx_t *ctx, uint64_t *out, const uint64_t *d, size_t count, int n)
 {
     check_nbits(n);
+    if (count == 0) return MPC_OK; /* nothing to open: no message either way */
     const int h = n - 1;
     const size_t kb = fss_dcf_key_bytes(h, FSS_Z64), ob = cmp_open_bytes(n);
     const size_t chunk = count < CMP_CHUNK ? count : CMP_CHUNK;

@@ -227,6 +227,25 @@ static void test_cmp_traffic_does_not_depend_on_inputs(void **state)
     }
 }
 
+/* An empty batch is no message, no round and no correlation. */
+static void test_cmp_empty_batch_sends_nothing(void **state)
+{
+    (void)state;
+    uint64_t dummy[1] = {0};
+    cmp_case_t c = {.lt = 1, .n = 0, .nbits = 16};
+    for (int p = 0; p < 2; p++)
+        c.x[p] = c.y[p] = c.z[p] = dummy;
+    tu_result_t *res = calloc(1, sizeof *res);
+    assert_non_null(res);
+    assert_int_equal(tu_run(NULL, cmp_role, &c, res), 0);
+    assert_int_equal(tu_rounds(res), 0);
+    for (int p = 0; p < 2; p++) {
+        assert_int_equal(tu_bytes_sent(res, p), 0);
+        assert_int_equal(tu_offline_bytes(res, p), 0);
+    }
+    free(res);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -234,6 +253,7 @@ int main(void)
         cmocka_unit_test(test_cmp_lt_matches_plain_with_ties_and_bound_edges),
         cmocka_unit_test(test_cmp_drelu_many_elements_across_chunks),
         cmocka_unit_test(test_cmp_traffic_does_not_depend_on_inputs),
+        cmocka_unit_test(test_cmp_empty_batch_sends_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
