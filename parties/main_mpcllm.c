@@ -20,6 +20,7 @@
 #include "mpc/fxp.h"
 #include "parties/cli.h"
 #include "parties/launch.h"
+#include "mpcache/kv.h"
 #include "parties/party_plain.h"
 
 static const char *prog = "mpcllm";
@@ -83,6 +84,7 @@ static int cmd_generate(int argc, char **argv)
                *policy = "full";
     int steps = 256, json = 0;
     double budget = 0.25, keep = 0.5;
+    unsigned clusters[2] = {32, 16};
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},      {"tokenizer", required_argument, 0, 'z'},
         {"prompt", required_argument, 0, 'i'},     {"steps", required_argument, 0, 'n'},
@@ -110,8 +112,11 @@ static int cmd_generate(int argc, char **argv)
         case 'c': {
             unsigned a, b;
             char tail;
-            if (sscanf(optarg, "%u,%u%c", &a, &b, &tail) != 2 || !a || !b || b > a)
-                cli_usage_error(prog, "--clusters wants A,B with A >= B >= 1, got '%s'", optarg);
+            if (sscanf(optarg, "%u,%u%c", &a, &b, &tail) != 2 || !a || !b || b > a || a % b)
+                cli_usage_error(prog, "--clusters wants A,B with A a multiple of B >= 1, got '%s'",
+                                optarg);
+            clusters[0] = a;
+            clusters[1] = b;
             break;
         }
         case 'f': cli_u64(prog, "--frac-bits", optarg, FXP_FRAC_BITS_MIN, FXP_FRAC_BITS_MAX); break;
@@ -125,12 +130,15 @@ static int cmd_generate(int argc, char **argv)
         }
     }
     if (optind < argc) cli_usage_error(prog, "unexpected argument '%s'", argv[optind]);
-    static const char *policies[] = {"full", "streaming", "h2o", "snapkv", "tova",
-                                     "cake", "d2o",       "quest", "mpcache"};
-    int known = 0;
-    for (size_t i = 0; i < sizeof policies / sizeof *policies; i++) known |= !strcmp(policy, policies[i]);
-    if (!known) cli_usage_error(prog, "unknown --policy '%s'", policy);
-    if (!strcmp(policy, "mpcache") && budget > keep)
+    kv_config_t kv;
+    kv_config_default(&kv);
+    char msg[CHAN_ERR_BYTES];
+    if (kv_policy_parse(policy, &kv.policy, msg, sizeof msg)) cli_usage_error(prog, "%s", msg);
+    kv.budget = budget;
+    kv.static_keep = keep;
+    kv.cluster_coarse = (int)clusters[0];
+    kv.cluster_fine = (int)clusters[1];
+    if (kv.policy == KV_MPCACHE && budget > keep)
         cli_usage_error(prog, "mpcache needs --budget R <= --static-keep S (got %g > %g)", budget, keep);
     if (strcmp(engine, "float") && strcmp(engine, "fixed") && strcmp(engine, "secure"))
         cli_usage_error(prog, "--engine is secure, fixed or float, not '%s'", engine);
@@ -138,11 +146,9 @@ static int cmd_generate(int argc, char **argv)
         cli_fail(prog, "--engine %s is not built yet: the fixed-point and secure transformer "
                        "engines come next; run --engine float, or `mpcllm demo` for a private "
                        "product across three processes", engine);
-    if (strcmp(policy, "full"))
-        cli_fail(prog, "--policy %s is not wired into the engines yet; use --policy full", policy);
-
     plain_opts_t o = {.model_path = model, .tokenizer_path = tokenizer, .prompt = prompt,
-                      .steps = steps, .out = json ? NULL : stdout};
+                      .steps = steps, .out = json ? NULL : stdout,
+                      .kv = kv.policy == KV_FULL ? NULL : &kv};
     plain_result_t r = {0};
     char err[CHAN_ERR_BYTES];
     mpc_err_t e = plain_generate(&o, &r, err);
@@ -163,11 +169,18 @@ static int cmd_generate(int argc, char **argv)
                "\"decode_s_per_token\":%.6g,\"attended_tokens\":[",
                r.n_prompt, r.n_tokens, policy, strcmp(policy, "full") ? budget : 1.0, r.prefill_s,
                r.decode_s_per_token);
-        for (int i = 0; i < r.n_steps; i++) printf("%s%ld", i ? "," : "", r.attended[i]);
+        /* one array per decode step: the count per layer, summed over KV heads */
+        int first = r.n_prompt > 0 ? r.n_prompt - 1 : 0;
+        for (int i = first + 1; i < r.n_steps; i++) {
+            printf("%s[", i > first + 1 ? "," : "");
+            for (int l = 0; l < r.n_layers; l++)
+                printf("%s%d", l ? "," : "", r.attended_layer[(size_t)i * r.n_layers + l]);
+            printf("]");
+        }
         printf("]}\n");
     } else {
-        fprintf(stderr, "achieved tok/s: %f (float engine, %d prompt tokens, %d generated)\n",
-                r.tok_per_s, r.n_prompt, r.n_tokens);
+        fprintf(stderr, "achieved tok/s: %f (float engine, policy %s, %d prompt tokens, %d generated)\n",
+                r.tok_per_s, policy, r.n_prompt, r.n_tokens);
     }
     plain_result_clear(&r);
     return CLI_OK;
