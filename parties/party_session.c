@@ -63,6 +63,13 @@ mpc_err_t party_deal_session(mpc_ctx_t *ctx, chan_t *to[2], const party_dealer_h
         prg_seed_derive(seed[0], test_seed, "p0");
         prg_seed_derive(seed[1], test_seed, "p1");
         prg_seed_derive(ctx->round_seed, test_seed, "round");
+        /* the dealer's own randomness (FSS keys) too, so a run repeats */
+        uint8_t own[PRG_SEED_BYTES];
+        prg_seed_derive(own, test_seed, "dealer");
+        prg_free(&ctx->local);
+        ctx->local = prg_new(own, 0);
+        sodium_memzero(own, sizeof own);
+        if (!ctx->local) return mpc_fail(ctx, MPC_ENOMEM, "out of memory");
     } else {
         prg_seed_random(seed[0]);
         prg_seed_random(seed[1]);

@@ -184,93 +184,178 @@ out:
     return e;
 }
 
-mpc_err_t matmul_fixed_gen(mpc_ctx_t *ctx, matmul_fixed_t *y, size_t rows, size_t cols)
+mpc_err_t matmul_fixed_reserve(mpc_ctx_t *ctx, matmul_fixed_t *y, size_t cap, size_t cols)
 {
     memset(y, 0, sizeof *y);
-    y->rows = rows;
     y->cols = cols;
-    y->b = malloc(rows * cols * sizeof *y->b);
-    if (!y->b) return mpc_fail(ctx, MPC_ENOMEM, "fixed operand: out of memory");
-    deal_rand(ctx, y->b, rows * cols);
+    y->cap = cap;
+    y->b = malloc(cap * cols * sizeof *y->b + 1);
+    if (ctx->party != MPC_DEALER) y->f = malloc(cap * cols * sizeof *y->f + 1);
+    if (!y->b || (ctx->party != MPC_DEALER && !y->f)) {
+        matmul_fixed_free(y);
+        return mpc_fail(ctx, MPC_ENOMEM, "fixed operand of %zu x %zu: out of memory", cap, cols);
+    }
     return MPC_OK;
+}
+
+mpc_err_t matmul_fixed_append_gen(mpc_ctx_t *ctx, matmul_fixed_t *const *ys, const size_t *rows,
+                                  int count)
+{
+    for (int j = 0; j < count; j++) {
+        MPC_ASSERT(ys[j]->rows + rows[j] <= ys[j]->cap);
+        deal_rand(ctx, ys[j]->b + ys[j]->rows * ys[j]->cols, rows[j] * ys[j]->cols);
+        ys[j]->rows += rows[j];
+    }
+    return MPC_OK;
+}
+
+mpc_err_t matmul_fixed_append_eval(mpc_ctx_t *ctx, matmul_fixed_t *const *ys,
+                                   const uint64_t *const *fresh, const size_t *rows, int count)
+{
+    size_t total = 0;
+    for (int j = 0; j < count; j++) {
+        MPC_ASSERT(ys[j]->rows + rows[j] <= ys[j]->cap);
+        total += rows[j] * ys[j]->cols;
+    }
+    stats_push(&ctx->stats, "fixed_open");
+    arena_mark_t mk = arena_mark(&ctx->arena);
+    uint64_t *cat = arena_alloc(&ctx->arena, total * sizeof *cat + 1);
+    mpc_err_t e = MPC_OK;
+    if (!cat) {
+        e = mpc_fail(ctx, MPC_ENOMEM, "fixed_open: out of memory");
+        goto out;
+    }
+    size_t o = 0;
+    for (int j = 0; j < count; j++) {
+        size_t n = rows[j] * ys[j]->cols;
+        uint64_t *b = ys[j]->b + ys[j]->rows * ys[j]->cols;
+        mpc_corr_rand(ctx, b, n);
+        for (size_t i = 0; i < n; i++) cat[o + i] = fresh[j][i] - b[i];
+        o += n;
+    }
+    e = mpc_open(ctx, FIXOPEN_TAG, cat, cat, total);
+    if (e) goto out;
+    o = 0;
+    for (int j = 0; j < count; j++) {
+        size_t n = rows[j] * ys[j]->cols;
+        memcpy(ys[j]->f + ys[j]->rows * ys[j]->cols, cat + o, n * sizeof *cat);
+        o += n;
+        ys[j]->rows += rows[j];
+    }
+out:
+    arena_reset(&ctx->arena, mk);
+    stats_pop(&ctx->stats);
+    return e;
+}
+
+mpc_err_t matmul_fixed_gen(mpc_ctx_t *ctx, matmul_fixed_t *y, size_t rows, size_t cols)
+{
+    mpc_err_t e = matmul_fixed_reserve(ctx, y, rows, cols);
+    return e ? e : matmul_fixed_append_gen(ctx, &y, &rows, 1);
 }
 
 mpc_err_t matmul_fixed_eval(mpc_ctx_t *ctx, matmul_fixed_t *y, const uint64_t *Y, size_t rows,
                             size_t cols)
 {
-    size_t n = rows * cols;
-    memset(y, 0, sizeof *y);
-    y->rows = rows;
-    y->cols = cols;
-    y->b = malloc(n * sizeof *y->b);
-    y->f = malloc(n * sizeof *y->f);
-    if (!y->b || !y->f) return mpc_fail(ctx, MPC_ENOMEM, "fixed operand: out of memory");
-    stats_push(&ctx->stats, "fixed_open");
-    mpc_corr_rand(ctx, y->b, n);
-    for (size_t i = 0; i < n; i++) y->f[i] = Y[i] - y->b[i];
-    mpc_err_t e = mpc_open(ctx, FIXOPEN_TAG, y->f, y->f, n);
-    stats_pop(&ctx->stats);
-    return e;
+    mpc_err_t e = matmul_fixed_reserve(ctx, y, rows, cols);
+    return e ? e : matmul_fixed_append_eval(ctx, &y, &Y, &rows, 1);
 }
 
 void matmul_fixed_free(matmul_fixed_t *y)
 {
-    size_t n = y->rows * y->cols;
+    size_t n = y->cap * y->cols;
     wipe_free(&y->b, n);
     wipe_free(&y->f, n);
 }
 
-mpc_err_t matmul_fixed_mul_gen(mpc_ctx_t *ctx, const matmul_fixed_t *y, size_t m, int trans)
+static void job_dims(const matmul_fixed_job_t *j, size_t *inner, size_t *outer)
 {
-    size_t inner = trans ? y->cols : y->rows, outer = trans ? y->rows : y->cols;
+    *inner = j->trans ? j->y->cols : j->y->rows;
+    *outer = j->trans ? j->y->rows : j->y->cols;
+}
+
+typedef void (*gemm_fn)(uint64_t *, const uint64_t *, const uint64_t *, size_t, size_t, size_t,
+                        int);
+
+mpc_err_t matmul_fixed_mul_many_gen(mpc_ctx_t *ctx, const matmul_fixed_job_t *jobs, int count)
+{
     stats_push(&ctx->stats, "fixed_mul");
-    arena_mark_t mk = arena_mark(&ctx->arena);
-    uint64_t *A = arena_alloc(&ctx->arena, m * inner * sizeof *A);
-    uint64_t *C = arena_alloc(&ctx->arena, m * outer * sizeof *C);
     mpc_err_t e = MPC_OK;
-    if (!A || !C) {
-        e = mpc_fail(ctx, MPC_ENOMEM, "fixed_mul_gen: out of memory");
-        goto out;
+    for (int j = 0; j < count && !e; j++) {
+        size_t inner, outer, m = jobs[j].m;
+        job_dims(&jobs[j], &inner, &outer);
+        arena_mark_t mk = arena_mark(&ctx->arena);
+        uint64_t *A = arena_alloc(&ctx->arena, m * inner * sizeof *A + 1);
+        uint64_t *C = arena_alloc(&ctx->arena, m * outer * sizeof *C + 1);
+        if (!A || !C) {
+            e = mpc_fail(ctx, MPC_ENOMEM, "fixed_mul_gen: out of memory");
+        } else {
+            deal_rand(ctx, A, m * inner);
+            gemm_fn gemm = jobs[j].trans ? ring_gemm_nt : ring_gemm_nn;
+            gemm(C, A, jobs[j].y->b, m, outer, inner, 0);
+            e = deal_share(ctx, C, m * outer);
+        }
+        arena_reset(&ctx->arena, mk);
     }
-    deal_rand(ctx, A, m * inner);
-    if (trans)
-        ring_gemm_nt(C, A, y->b, m, outer, inner, 0);
-    else
-        ring_gemm_nn(C, A, y->b, m, outer, inner, 0);
-    e = deal_share(ctx, C, m * outer);
-out:
-    arena_reset(&ctx->arena, mk);
     stats_pop(&ctx->stats);
     return e;
 }
 
-mpc_err_t matmul_fixed_mul_eval(mpc_ctx_t *ctx, uint64_t *Z, const uint64_t *X,
-                                const matmul_fixed_t *y, size_t m, int trans)
+mpc_err_t matmul_fixed_mul_many_eval(mpc_ctx_t *ctx, const matmul_fixed_job_t *jobs, int count)
 {
-    size_t inner = trans ? y->cols : y->rows, outer = trans ? y->rows : y->cols;
+    size_t total = 0;
+    for (int j = 0; j < count; j++) {
+        size_t inner, outer;
+        job_dims(&jobs[j], &inner, &outer);
+        total += jobs[j].m * inner;
+    }
     stats_push(&ctx->stats, "fixed_mul");
     arena_mark_t mk = arena_mark(&ctx->arena);
-    uint64_t *A = arena_alloc(&ctx->arena, 2 * m * inner * sizeof *A);
+    uint64_t *A = arena_alloc(&ctx->arena, 2 * total * sizeof *A + 1);
     mpc_err_t e = MPC_OK;
     if (!A) {
         e = mpc_fail(ctx, MPC_ENOMEM, "fixed_mul_eval: out of memory");
         goto out;
     }
-    uint64_t *E = A + m * inner;
-    mpc_corr_rand(ctx, A, m * inner);
-    e = mpc_corr_share(ctx, Z, m * outer); /* C */
+    uint64_t *E = A + total;
+    size_t o = 0;
+    for (int j = 0; j < count && !e; j++) {
+        size_t inner, outer, m = jobs[j].m;
+        job_dims(&jobs[j], &inner, &outer);
+        mpc_corr_rand(ctx, A + o, m * inner);
+        e = mpc_corr_share(ctx, jobs[j].Z, m * outer); /* C */
+        for (size_t i = 0; i < m * inner; i++) E[o + i] = jobs[j].X[i] - A[o + i];
+        o += m * inner;
+    }
+    if (!e) e = mpc_open(ctx, FIXMUL_TAG, E, E, total);
     if (e) goto out;
-    for (size_t i = 0; i < m * inner; i++) E[i] = X[i] - A[i];
-    e = mpc_open(ctx, FIXMUL_TAG, E, E, m * inner);
-    if (e) goto out;
-    /* Z = C + E B_i + A_i F + [P0] E F, in the layout asked for. */
-    void (*gemm)(uint64_t *, const uint64_t *, const uint64_t *, size_t, size_t, size_t, int) =
-        trans ? ring_gemm_nt : ring_gemm_nn;
-    gemm(Z, E, y->b, m, outer, inner, 1);
-    gemm(Z, A, y->f, m, outer, inner, 1);
-    if (ctx->party == MPC_P0) gemm(Z, E, y->f, m, outer, inner, 1);
+    /* Z = C + E B_i + A_i F + [P0] E F, in each job's layout. */
+    o = 0;
+    for (int j = 0; j < count; j++) {
+        size_t inner, outer, m = jobs[j].m;
+        job_dims(&jobs[j], &inner, &outer);
+        gemm_fn gemm = jobs[j].trans ? ring_gemm_nt : ring_gemm_nn;
+        const matmul_fixed_t *y = jobs[j].y;
+        gemm(jobs[j].Z, E + o, y->b, m, outer, inner, 1);
+        gemm(jobs[j].Z, A + o, y->f, m, outer, inner, 1);
+        if (ctx->party == MPC_P0) gemm(jobs[j].Z, E + o, y->f, m, outer, inner, 1);
+        o += m * inner;
+    }
 out:
     arena_reset(&ctx->arena, mk);
     stats_pop(&ctx->stats);
     return e;
+}
+
+mpc_err_t matmul_fixed_mul_gen(mpc_ctx_t *ctx, const matmul_fixed_t *y, size_t m, int trans)
+{
+    matmul_fixed_job_t j = {NULL, NULL, y, m, trans};
+    return matmul_fixed_mul_many_gen(ctx, &j, 1);
+}
+
+mpc_err_t matmul_fixed_mul_eval(mpc_ctx_t *ctx, uint64_t *Z, const uint64_t *X,
+                                const matmul_fixed_t *y, size_t m, int trans)
+{
+    matmul_fixed_job_t j = {Z, X, y, m, trans};
+    return matmul_fixed_mul_many_eval(ctx, &j, 1);
 }

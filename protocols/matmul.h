@@ -64,13 +64,44 @@ mpc_err_t matmul_gen(mpc_ctx_t *ctx, matmul_weight_t *const *ws, int nw, size_t 
 mpc_err_t matmul_eval(mpc_ctx_t *ctx, uint64_t *const *y, const uint64_t *x,
                       matmul_weight_t *const *ws, int nw, size_t m, int f, uint64_t site) MPC_WUR;
 
-/* A secret-shared fixed operand Y (rows x cols). Parties hold F (public)
- * and their share of B; the dealer holds B. Owns its buffers. */
+/* A secret-shared fixed operand Y (rows x cols) that may grow by rows up
+ * to cap (a KV cache). Parties hold F (public) and their share of B; the
+ * dealer holds B. Owns its buffers. */
 typedef struct matmul_fixed {
-    size_t rows, cols;
-    uint64_t *f; /* parties: F = Y - B */
-    uint64_t *b; /* parties: share of B; dealer: B */
+    size_t rows, cols, cap;
+    uint64_t *f; /* parties: F = Y - B, (cap x cols) */
+    uint64_t *b; /* parties: share of B; dealer: B, (cap x cols) */
 } matmul_fixed_t;
+
+/* Any role: an empty operand with room for cap rows of cols (no traffic). */
+mpc_err_t matmul_fixed_reserve(mpc_ctx_t *ctx, matmul_fixed_t *y, size_t cap, size_t cols) MPC_WUR;
+
+/* Dealer / party: appends rows[j] rows to operand ys[j] for j < count, all
+ * opened in one flight: new[j] holds this party's share of the new rows.
+ * 1 round; each party sends sum(rows[j]) * cols words. Rows already there
+ * keep their masks. */
+mpc_err_t matmul_fixed_append_gen(mpc_ctx_t *ctx, matmul_fixed_t *const *ys, const size_t *rows,
+                                  int count) MPC_WUR;
+mpc_err_t matmul_fixed_append_eval(mpc_ctx_t *ctx, matmul_fixed_t *const *ys,
+                                   const uint64_t *const *fresh, const size_t *rows,
+                                   int count) MPC_WUR;
+
+/* One product of a batch: Z = X Y^T (trans) or X Y, over the operand's
+ * current rows; see matmul_fixed_mul_eval. */
+typedef struct matmul_fixed_job {
+    uint64_t *Z;
+    const uint64_t *X;
+    const matmul_fixed_t *y;
+    size_t m;
+    int trans;
+} matmul_fixed_job_t;
+
+/* Dealer / party: count independent products whose inputs are opened in one
+ * flight: 1 round; each party sends the sum of the jobs' m x (inner) words. */
+mpc_err_t matmul_fixed_mul_many_gen(mpc_ctx_t *ctx, const matmul_fixed_job_t *jobs,
+                                    int count) MPC_WUR;
+mpc_err_t matmul_fixed_mul_many_eval(mpc_ctx_t *ctx, const matmul_fixed_job_t *jobs,
+                                     int count) MPC_WUR;
 
 /* Dealer: a fresh shared mask B for a fixed operand. */
 mpc_err_t matmul_fixed_gen(mpc_ctx_t *ctx, matmul_fixed_t *y, size_t rows, size_t cols) MPC_WUR;
