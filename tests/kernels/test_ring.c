@@ -179,8 +179,8 @@ static void test_ring_gemm_matches_naive_on_extreme_words(void **state)
 }
 
 /* Shapes around the tile sizes of every path (2, 4, 8 rows; 4, 8, 16
- * columns; 4 and 8 lanes of k), a matrix-vector product with a long odd k,
- * and empty dimensions. */
+ * columns; 4 and 8 lanes of k; the 128-row blocks of the nn panel), a
+ * matrix-vector product with a long odd k, and empty dimensions. */
 static void test_ring_gemm_matches_naive_on_tile_edges(void **state)
 {
     (void)state;
@@ -192,6 +192,8 @@ static void test_ring_gemm_matches_naive_on_tile_edges(void **state)
     uint64_t s = 3;
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         check_shape(shapes[i][0], shapes[i][1], shapes[i][2], FILL_EXTREME, &s);
+    for (size_t n = 1; n <= 17; n++) /* every column tail of the m = 1 tiles */
+        check_shape(1, n, 13, FILL_EXTREME, &s);
 }
 
 static void test_ring_elementwise_match_scalar_and_alias(void **state)
