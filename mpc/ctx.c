@@ -51,6 +51,16 @@ void mpc_log(mpc_ctx_t *ctx, const char *fmt, ...)
     fputc('\n', ctx->log);
 }
 
+/* FNV-1a over the message's shape, never its content. */
+static void trace_add(mpc_ctx_t *ctx, uint64_t dir, uint32_t tag, uint64_t len, uint64_t depth)
+{
+    uint64_t v[4] = {dir, tag, len, depth};
+    const unsigned char *b = (const unsigned char *)v;
+    uint64_t h = ctx->trace ? ctx->trace : 1469598103934665603ull;
+    for (size_t i = 0; i < sizeof v; i++) h = (h ^ b[i]) * 1099511628211ull;
+    ctx->trace = h;
+}
+
 static mpc_err_t chan_fail(mpc_ctx_t *ctx, mpc_err_t e)
 {
     return mpc_fail(ctx, e, "%s", ctx->peer->err);
@@ -64,6 +74,7 @@ mpc_err_t mpc_send(mpc_ctx_t *ctx, uint32_t tag, const void *buf, size_t len)
     stats_row_t *r = stats_cur(&ctx->stats);
     r->bytes_sent += len;
     r->msgs_sent++;
+    trace_add(ctx, 0, tag, len, ctx->depth + 1);
     return MPC_OK;
 }
 
@@ -83,6 +94,7 @@ mpc_err_t mpc_recv(mpc_ctx_t *ctx, uint32_t tag, void *buf, size_t len)
     stats_row_t *r = stats_cur(&ctx->stats);
     r->bytes_recv += len;
     r->msgs_recv++;
+    trace_add(ctx, 1, tag, len, depth);
     if (depth > ctx->depth) {
         r->rounds += depth - ctx->depth;
         ctx->depth = depth;

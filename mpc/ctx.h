@@ -47,6 +47,10 @@ typedef struct mpc_ctx {
     arena_t arena;
     stats_t stats;
     uint64_t depth; /* Lamport round clock on the P0-P1 link */
+    /* A running hash of every message's (direction, tag, length, depth) on
+     * the P0-P1 link: two runs of equal public sizes must agree on it
+     * whatever the secrets (the obliviousness tests compare it). */
+    uint64_t trace;
     FILE *log;      /* NULL for silence */
     char err[CHAN_ERR_BYTES];
 } mpc_ctx_t;

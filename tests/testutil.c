@@ -150,7 +150,10 @@ int tu_run(const tu_opts_t *opts, tu_fn fn, void *arg, tu_result_t *res)
             res->err[p] = r[p].err;
             memcpy(res->msg[p], r[p].msg, sizeof r[p].msg);
             res->stats[p] = r[p].ctx.stats;
-            if (p < 2) res->depth[p] = r[p].ctx.depth;
+            if (p < 2) {
+                res->depth[p] = r[p].ctx.depth;
+                res->trace[p] = r[p].ctx.trace;
+            }
         }
         mpc_ctx_destroy(&r[p].ctx);
     }

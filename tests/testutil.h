@@ -42,6 +42,7 @@ typedef struct tu_result {
     char msg[3][CHAN_ERR_BYTES];
     stats_t stats[3];
     uint64_t depth[2];
+    uint64_t trace[2]; /* the parties' message-shape hashes (mpc_ctx_t.trace) */
 } tu_result_t;
 
 /* A role: called once per party and once for the dealer (ctx->party tells
