@@ -1,0 +1,35 @@
+/* bench/bench_accuracy.h - `mpcllm-bench accuracy`: how much a KV-cache
+ * policy costs in perplexity, against the full cache, on real text.
+ *
+ * The text is TinyStories (tinystories_valid800.txt), cut into windows of the
+ * model's context; each window's first P tokens are the prompt and the rest
+ * are scored teacher-forced (llm/eval.h), under the policy and under the full
+ * cache. One run scores one policy; --sweep scores every budgeted policy at
+ * budgets 0.1, 0.2 and 0.5 on the same windows, with one full-cache pass per
+ * window, and writes accuracy.jsonl, accuracy.md and accuracy.png.
+ */
+#ifndef BENCH_BENCH_ACCURACY_H
+#define BENCH_BENCH_ACCURACY_H
+
+/* Runs the benchmark; argv[0] is the subcommand name. Options:
+ *   --policy NAME      the policy (required without --sweep)
+ *   --budget R         fraction attended per step, 0 < R <= 1 (0.25)
+ *   --static-keep S    MPCache's static keep fraction (0.5); R <= S
+ *   --clusters A,B     MPCache's cluster sizes (32,16)
+ *   --engine E         float (default); fixed and secure are not built yet
+ *   --model PATH       stories260K.bin in models/, ../shared/models/, ...
+ *   --tokenizer PATH   tok512.bin beside the model, then the same lookup
+ *   --data PATH        tinystories_valid800.txt in data/, ../shared/data/,
+ *                      $MPCLLM_SHARED/data/
+ *   --prefill P        prompt tokens per window (384)
+ *   --windows W        windows scored (ACC_DEFAULT_WINDOWS)
+ *   --sweep            every policy at R = 0.1, 0.2, 0.5 (S = max(0.5, R))
+ *   --out DIR          where --sweep writes its files (.)
+ *   --json             one JSON object per result on stdout (keys engine,
+ *                      policy, budget, ppl, ppl_full, kl, top1_agree,
+ *                      scored_tokens, and more)
+ * Returns 0, 2 on bad usage and 1 on a runtime error (missing files, an
+ * engine not built yet), after one line on stderr. */
+int bench_accuracy_main(int argc, char **argv);
+
+#endif
