@@ -37,7 +37,8 @@
  * share of the dealer's stream on the critical path: 0 when correlations
  * are generated beforehand, 1 when the dealer streams at the same rate).
  * topk_plan picks the cheaper; TOPK_AUTO asks it with the LAN defaults
- * (1 Gbit/s, 0.5 ms RTT, w = 0). Top-16 of 128 picks (a): 2 rounds.
+ * (1 Gbit/s, 0.5 ms RTT, w = 0). Top-16 of 128 picks (a): 2 rounds; from
+ * top-32 of 256 on, (b) wins on compute (its O(n log² n) comparisons).
  *
  * Bytes each party sends per row, q = ⌈nbits/8⌉, qK = ⌈(nbits+m)/8⌉,
  * qm = ⌈m/8⌉, C comparators: (a) q·n(n−1)/2 + qm·n; (b) 3qK·C + qm·k.
