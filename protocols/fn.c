@@ -489,11 +489,23 @@ void fn_silu_plain(uint64_t *out, const uint64_t *x, size_t n, int in_scale, int
 
 /* --- rows times a secret scalar ------------------------------------------- */
 
-mpc_err_t fn_rowmul_gen(mpc_ctx_t *ctx, size_t rows, size_t n)
+static size_t row_len(size_t r, size_t n, const size_t *len)
+{
+    return len ? len[r] : n;
+}
+
+static size_t rows_total(size_t rows, size_t n, const size_t *len)
+{
+    size_t m = 0;
+    for (size_t r = 0; r < rows; r++) m += row_len(r, n, len);
+    return m;
+}
+
+mpc_err_t fn_rowmul_gen(mpc_ctx_t *ctx, size_t rows, size_t n, const size_t *len)
 {
     stats_push(&ctx->stats, "rowmul");
     arena_mark_t mark = arena_mark(&ctx->arena);
-    const size_t m = rows * n;
+    const size_t m = rows_total(rows, n, len);
     uint64_t *a = arena_alloc(&ctx->arena, (2 * m + rows + 1) * sizeof *a);
     mpc_err_t e = MPC_OK;
     if (!a) {
@@ -503,8 +515,8 @@ mpc_err_t fn_rowmul_gen(mpc_ctx_t *ctx, size_t rows, size_t n)
     uint64_t *b = a + m, *c = b + rows;
     deal_rand(ctx, a, m);
     deal_rand(ctx, b, rows);
-    for (size_t r = 0; r < rows; r++)
-        for (size_t i = 0; i < n; i++) c[r * n + i] = a[r * n + i] * b[r];
+    for (size_t r = 0, k = 0; r < rows; r++)
+        for (size_t i = 0; i < row_len(r, n, len); i++, k++) c[k] = a[k] * b[r];
     e = deal_share(ctx, c, m);
     sodium_memzero(a, (2 * m + rows + 1) * sizeof *a);
 out:
@@ -514,11 +526,11 @@ out:
 }
 
 mpc_err_t fn_rowmul_eval(mpc_ctx_t *ctx, uint64_t *z, const uint64_t *x, const uint64_t *s,
-                         size_t rows, size_t n)
+                         size_t rows, size_t n, const size_t *len)
 {
     stats_push(&ctx->stats, "rowmul");
     arena_mark_t mark = arena_mark(&ctx->arena);
-    const size_t m = rows * n;
+    const size_t m = rows_total(rows, n, len);
     uint64_t *a = arena_alloc(&ctx->arena, (3 * m + 2 * rows + 1) * sizeof *a);
     mpc_err_t e = MPC_OK;
     if (!a) {
@@ -530,17 +542,16 @@ mpc_err_t fn_rowmul_eval(mpc_ctx_t *ctx, uint64_t *z, const uint64_t *x, const u
     mpc_corr_rand(ctx, b, rows);
     e = mpc_corr_share(ctx, c, m);
     if (e) goto wipe;
-    for (size_t i = 0; i < m; i++) ed[i] = x[i] - a[i];
+    for (size_t k = 0; k < m; k++) ed[k] = x[k] - a[k];
     for (size_t r = 0; r < rows; r++) ed[m + r] = s[r] - b[r];
     e = mpc_open(ctx, ROWMUL_TAG, ed, ed, m + rows);
     if (e) goto wipe;
     const uint64_t p0 = ctx->party == MPC_P0;
-    for (size_t r = 0; r < rows; r++) {
+    for (size_t r = 0, k = 0; r < rows; r++) {
         const uint64_t d = ed[m + r];
-        for (size_t i = 0; i < n; i++) {
-            const size_t k = r * n + i;
-            const uint64_t ei = ed[k];
-            z[k] = c[k] + ei * b[r] + d * a[k] + p0 * ei * d;
+        for (size_t i = 0; i < row_len(r, n, len); i++, k++) {
+            const uint64_t ek = ed[k];
+            z[k] = c[k] + ek * b[r] + d * a[k] + p0 * ek * d;
         }
     }
 wipe:

@@ -131,12 +131,13 @@ void fn_silu_plain(uint64_t *out, const uint64_t *x, size_t n, int in_scale, int
                    const uint8_t round_seed[PRG_SEED_BYTES], uint64_t site);
 
 /* --- rows times a secret scalar --------------------------------------------
- * z[r·n + i] = x[r·n + i] · s[r] over Z_2^64 (no truncation), from one
- * Beaver correlation per element with the scalar's mask shared by its row:
- * 1 round, 8·(rows·n + rows) bytes sent per party; offline 8 B per element
- * to P1. z may alias x. */
-mpc_err_t fn_rowmul_gen(mpc_ctx_t *ctx, size_t rows, size_t n) MPC_WUR;
+ * z[k] = x[k] · s[r] over Z_2^64 (no truncation) for every element k of row
+ * r, rows stored one after another: n elements each, or len[r] each when len
+ * is not NULL. One Beaver correlation per element, with the scalar's mask
+ * shared by its row: 1 round, 8·(elements + rows) bytes sent per party;
+ * offline 8 B per element to P1. z may alias x. */
+mpc_err_t fn_rowmul_gen(mpc_ctx_t *ctx, size_t rows, size_t n, const size_t *len) MPC_WUR;
 mpc_err_t fn_rowmul_eval(mpc_ctx_t *ctx, uint64_t *z, const uint64_t *x, const uint64_t *s,
-                         size_t rows, size_t n) MPC_WUR;
+                         size_t rows, size_t n, const size_t *len) MPC_WUR;
 
 #endif
