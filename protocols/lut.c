@@ -62,49 +62,58 @@ static mpc_err_t lut_masks(uint64_t *r, size_t n, const uint8_t seed[PRG_SEED_BY
 size_t lut_dpf_scratch_bytes(int nbits)
 {
     size_t N = (size_t)1 << nbits;
-    return N * (2 * sizeof(aes_block_t) + 2);
+    return N * (2 * sizeof(aes_block_t) + 2) + sizeof(aes_block_t);
 }
 
 /* The tree of fss.c walked breadth first: every node of a level is hashed
- * in one pass, children in place of their parents (the last first, so a
- * parent's control bit is read before its slot is reused). */
+ * in two passes (left children under k0, right under k1), then the children
+ * are written in place of their parents, the last first, so that a parent's
+ * control bit is read before its slot is reused. The last level goes
+ * straight to the outputs. */
 void lut_dpf_full(uint64_t *y, const uint8_t *key, int n, const aes_mmo_t *mmo, void *scratch)
 {
     MPC_ASSERT(n >= 1 && n <= LUT_MAX_BITS);
-    const size_t N = (size_t)1 << n;
-    aes_block_t *s = scratch, *h = s + N;
-    uint8_t *t = (uint8_t *)(h + N), *sel = t + N;
+    const size_t N = (size_t)1 << n, H = N / 2;
+    aes_block_t *s = scratch, *hl = s + N, *hr = hl + H;
+    uint8_t *t = (uint8_t *)(hr + H), *sel = t + N; /* sel: H zeros, H ones */
     const uint8_t *tbits = key + 16 + 16 * (size_t)n + 8;
+    uint64_t cw;
+    memcpy(&cw, key + 16 + 16 * (size_t)n, sizeof cw);
     aes_block_t root;
     memcpy(&root, key, sizeof root);
-    const uint64_t b = root.lo & 1;
+    const uint64_t b = root.lo & 1, bm = 0 - b;
     root.lo &= ~(uint64_t)1;
     s[0] = root;
     t[0] = (uint8_t)b;
-    for (size_t i = 0; i < N; i++) sel[i] = (uint8_t)(i & 1);
+    memset(sel, 0, H);
+    memset(sel + H, 1, H);
     for (int lvl = 0; lvl < n; lvl++) {
         const size_t np = (size_t)1 << lvl;
-        for (size_t p = 0; p < np; p++) h[2 * p] = h[2 * p + 1] = s[p];
-        aes_mmo_hash(mmo, h, h, sel, 2 * np);
+        aes_mmo_hash(mmo, hl, s, sel, np);
+        aes_mmo_hash(mmo, hr, s, sel + H, np);
         aes_block_t scw;
         memcpy(&scw, key + 16 + 16 * (size_t)lvl, sizeof scw);
         const uint64_t tcwl = scw.lo & 1, tcwr = (tbits[lvl >> 3] >> (lvl & 7)) & 1;
         scw.lo &= ~(uint64_t)1;
-        for (size_t c = 2 * np; c-- > 0;) {
-            const uint64_t tp = t[c >> 1], m = 0 - tp;
-            aes_block_t v = h[c];
-            const uint64_t tc = v.lo & 1;
-            v.lo = (v.lo & ~(uint64_t)1) ^ (scw.lo & m);
-            v.hi ^= scw.hi & m;
-            s[c] = v;
-            t[c] = (uint8_t)(tc ^ (tp & ((c & 1) ? tcwr : tcwl)));
+        const int last = lvl == n - 1;
+        for (size_t p = np; p-- > 0;) {
+            const uint64_t tp = t[p], m = 0 - tp;
+            aes_block_t L = hl[p], R = hr[p];
+            const uint64_t tl = (L.lo & 1) ^ (tp & tcwl), tr = (R.lo & 1) ^ (tp & tcwr);
+            L.lo = (L.lo & ~(uint64_t)1) ^ (scw.lo & m);
+            L.hi ^= scw.hi & m;
+            R.lo = (R.lo & ~(uint64_t)1) ^ (scw.lo & m);
+            R.hi ^= scw.hi & m;
+            if (last) { /* (−1)^b · (Convert(s) + t · CW) */
+                y[2 * p] = ((L.hi + (cw & (0 - tl))) ^ bm) + b;
+                y[2 * p + 1] = ((R.hi + (cw & (0 - tr))) ^ bm) + b;
+            } else {
+                s[2 * p] = L;
+                s[2 * p + 1] = R;
+                t[2 * p] = (uint8_t)tl;
+                t[2 * p + 1] = (uint8_t)tr;
+            }
         }
-    }
-    uint64_t cw;
-    memcpy(&cw, key + 16 + 16 * (size_t)n, sizeof cw);
-    for (size_t j = 0; j < N; j++) {
-        uint64_t v = s[j].hi + (cw & (0 - (uint64_t)t[j]));
-        y[j] = (v ^ (0 - b)) + b; /* (−1)^b · v */
     }
 }
 
