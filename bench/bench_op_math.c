@@ -24,7 +24,8 @@ static void prep_unary(op_case_t *c, double *a, double (*fn)(double))
     uint64_t *u = malloc(c->n * 8);
     fxp_encode_array(u, a, (int)c->n, c->f);
     bench_alloc_out(c, c->n, c->f);
-    for (size_t i = 0; i < c->n; i++) c->ref[i] = fn(fxp_decode(u[i], c->f));
+    for (size_t i = 0; i < c->n; i++)
+        c->ref[i] = fn(fxp_decode(u[i], c->f));
     bench_share(c->x, u, c->n, g);
     free(u);
     free(a);
@@ -61,14 +62,16 @@ static void prep_exp(op_case_t *c)
 static void prep_recip(op_case_t *c)
 {
     double *a = reals(c->n, 0, 15);
-    for (size_t i = 0; i < c->n; i++) a[i] = exp2(a[i]); /* log-uniform on [1, 2^15) */
+    for (size_t i = 0; i < c->n; i++)
+        a[i] = exp2(a[i]); /* log-uniform on [1, 2^15) */
     prep_unary(c, a, ref_recip);
 }
 
 static void prep_rsqrt(op_case_t *c)
 {
     double *a = reals(c->n, -8, 15);
-    for (size_t i = 0; i < c->n; i++) a[i] = exp2(a[i]);
+    for (size_t i = 0; i < c->n; i++)
+        a[i] = exp2(a[i]);
     prep_unary(c, a, ref_rsqrt);
 }
 
@@ -174,9 +177,12 @@ static void prep_softmax(op_case_t *c)
     fxp_encode_array(u, a, (int)c->n, c->f);
     bench_alloc_out(c, c->n, c->f);
     double mx = -INFINITY, s = 0;
-    for (size_t i = 0; i < c->n; i++) mx = fmax(mx, fxp_decode(u[i], c->f));
-    for (size_t i = 0; i < c->n; i++) s += exp(fxp_decode(u[i], c->f) - mx);
-    for (size_t i = 0; i < c->n; i++) c->ref[i] = exp(fxp_decode(u[i], c->f) - mx) / s;
+    for (size_t i = 0; i < c->n; i++)
+        mx = fmax(mx, fxp_decode(u[i], c->f));
+    for (size_t i = 0; i < c->n; i++)
+        s += exp(fxp_decode(u[i], c->f) - mx);
+    for (size_t i = 0; i < c->n; i++)
+        c->ref[i] = exp(fxp_decode(u[i], c->f) - mx) / s;
     bench_share(c->x, u, c->n, g);
     free(a);
     free(u);
@@ -212,7 +218,8 @@ static void prep_rmsnorm(op_case_t *c)
     fxp_encode_array(u, a, (int)c->n, c->f);
     bench_alloc_out(c, c->n, c->f);
     double ss = 0;
-    for (size_t i = 0; i < c->n; i++) ss += pow(fxp_decode(u[i], c->f), 2);
+    for (size_t i = 0; i < c->n; i++)
+        ss += pow(fxp_decode(u[i], c->f), 2);
     double scale = 1 / sqrt(ss / (double)c->n + RMSNORM_EPS);
     for (size_t i = 0; i < c->n; i++)
         c->ref[i] = fxp_decode(u[i], c->f) * scale * fxp_decode(c->W[i], c->f);

@@ -13,7 +13,7 @@
 #include "protocols/mul.h"
 #include "protocols/trunc.h"
 
-#define ROWMUL_TAG CHAN_TAG('r', 'm', 'u', 'l')
+#define ROWMUL_TAG      CHAN_TAG('r', 'm', 'u', 'l')
 #define SITE_K(site, k) ((site) + ((uint64_t)(k) << 32))
 
 /* round(v), clamped into [−2^62, 2^62], as a ring element. */
@@ -33,10 +33,10 @@ static int64_t signed_index(size_t v, int bits)
 
 /* --- exp ------------------------------------------------------------------ */
 
-#define EXP_RES 11   /* u on a 2^-11 grid */
-#define EXP_LO 9     /* low field: d in (−2^9, 2^9), DIFF */
-#define EXP_HI 10    /* high field: h in [0, 2^10), WRAP */
-#define EXP_TAB 24   /* scale of both tables */
+#define EXP_RES  11 /* u on a 2^-11 grid */
+#define EXP_LO   9  /* low field: d in (−2^9, 2^9), DIFF */
+#define EXP_HI   10 /* high field: h in [0, 2^10), WRAP */
+#define EXP_TAB  24 /* scale of both tables */
 #define EXP_CLIP 14.0
 
 /* The two fields of u = −x and their tables (lo: 2^10 words, hi: 2^10). */
@@ -98,7 +98,8 @@ mpc_err_t fn_exp_eval(mpc_ctx_t *ctx, uint64_t *out, const uint64_t *x, size_t n
     const uint64_t *tabs[2];
     exp_fields(f, tabs, lo, lo + tn, in_scale);
     uint64_t *thi = u + n, *tlo = thi + n;
-    for (size_t i = 0; i < n; i++) u[i] = 0 - x[i]; /* u = −x >= 0 */
+    for (size_t i = 0; i < n; i++)
+        u[i] = 0 - x[i]; /* u = −x >= 0 */
     uint64_t *const outs[2] = {tlo, thi};
     e = lut_eval(ctx, outs, NULL, u, n, f, 2, SITE_K(site, 0));
     if (!e) e = mul_eval(ctx, u, thi, tlo, n); /* e^-u at scale 48 */
@@ -129,7 +130,8 @@ void fn_exp_plain(uint64_t *out, const uint64_t *x, size_t n, int in_scale, int 
     }
     uint64_t *const outs[2] = {tlo, thi};
     lut_plain(outs, NULL, u, n, f, 2, round_seed, SITE_K(site, 0));
-    for (size_t i = 0; i < n; i++) u[i] = thi[i] * tlo[i];
+    for (size_t i = 0; i < n; i++)
+        u[i] = thi[i] * tlo[i];
     trunc_plain(out, u, n, 2 * EXP_TAB - out_scale, round_seed, SITE_K(site, 1));
     free(lo);
     free(u);
@@ -209,7 +211,8 @@ static void inv_diffs(uint64_t *d, const uint64_t *x, size_t n, const fn_inv_t *
     const int E = inv_count(p);
     for (int j = 1; j < E; j++) {
         const uint64_t c = p0 ? (uint64_t)1 << (p->in_scale + p->e_lo + j) : 0;
-        for (size_t i = 0; i < n; i++) d[(size_t)(j - 1) * n + i] = x[i] - c;
+        for (size_t i = 0; i < n; i++)
+            d[(size_t)(j - 1) * n + i] = x[i] - c;
     }
 }
 
@@ -225,8 +228,8 @@ static void inv_onehot(uint64_t *o, const uint64_t *b, size_t n, int E, int p0)
         }
 }
 
-mpc_err_t fn_inv_eval(mpc_ctx_t *ctx, uint64_t *out, const uint64_t *x, size_t n,
-                      const fn_inv_t *p, uint64_t site)
+mpc_err_t fn_inv_eval(mpc_ctx_t *ctx, uint64_t *out, const uint64_t *x, size_t n, const fn_inv_t *p,
+                      uint64_t site)
 {
     const int E = inv_count(p);
     const size_t N = (size_t)1 << INV_BITS, En = (size_t)E * n;
@@ -245,7 +248,8 @@ mpc_err_t fn_inv_eval(mpc_ctx_t *ctx, uint64_t *out, const uint64_t *x, size_t n
     }
     inv_fields(f, tp, tab, p);
     uint64_t *o = b + En, *L = o + En;
-    for (int j = 0; j < E; j++) outs[j] = L + (size_t)j * n;
+    for (int j = 0; j < E; j++)
+        outs[j] = L + (size_t)j * n;
     if (E > 1) {
         inv_diffs(b, x, n, p, p0);
         e = cmp_drelu_eval(ctx, b, b, (size_t)(E - 1) * n, inv_cmp_bits(p));
@@ -257,7 +261,8 @@ mpc_err_t fn_inv_eval(mpc_ctx_t *ctx, uint64_t *out, const uint64_t *x, size_t n
     if (e) goto wipe;
     for (size_t i = 0; i < n; i++) {
         uint64_t acc = 0;
-        for (int j = 0; j < E; j++) acc += L[(size_t)j * n + i];
+        for (int j = 0; j < E; j++)
+            acc += L[(size_t)j * n + i];
         out[i] = acc;
     }
 wipe:
@@ -285,7 +290,8 @@ void fn_inv_plain(uint64_t *out, const uint64_t *x, size_t n, const fn_inv_t *p,
     }
     inv_fields(f, tp, tab, p);
     uint64_t *o = b + En, *L = o + En;
-    for (int j = 0; j < E; j++) outs[j] = L + (size_t)j * n;
+    for (int j = 0; j < E; j++)
+        outs[j] = L + (size_t)j * n;
     if (E > 1) {
         inv_diffs(b, x, n, p, 1);
         cmp_drelu_plain(b, b, (size_t)(E - 1) * n, inv_cmp_bits(p));
@@ -294,7 +300,8 @@ void fn_inv_plain(uint64_t *out, const uint64_t *x, size_t n, const fn_inv_t *p,
     inv_onehot(o, b, n, E, 1);
     for (size_t i = 0; i < n; i++) {
         uint64_t acc = 0;
-        for (int j = 0; j < E; j++) acc += o[(size_t)j * n + i] * L[(size_t)j * n + i];
+        for (int j = 0; j < E; j++)
+            acc += o[(size_t)j * n + i] * L[(size_t)j * n + i];
         out[i] = acc;
     }
     free(f);
@@ -356,9 +363,9 @@ void fn_rsqrt_plain(uint64_t *out, const uint64_t *x, size_t n, int in_scale, in
 
 /* --- SiLU ------------------------------------------------------------------- */
 
-#define SILU_RES 5    /* fine grid 2^-5 */
-#define SILU_FINE 11  /* fine field: v in [−2^10, 2^10) */
-#define SILU_CSHIFT 3 /* coarse grid 8 */
+#define SILU_RES    5  /* fine grid 2^-5 */
+#define SILU_FINE   11 /* fine field: v in [−2^10, 2^10) */
+#define SILU_CSHIFT 3  /* coarse grid 8 */
 #define SILU_COARSE (FN_SILU_INT_BITS - SILU_CSHIFT + 2)
 
 static double sigmoid(double t)
@@ -447,13 +454,16 @@ mpc_err_t fn_silu_eval(mpc_ctx_t *ctx, uint64_t *out, const uint64_t *x, size_t 
     memcpy(lhs, B, n * sizeof *lhs);
     memcpy(lhs + n, sh, n * sizeof *lhs);
     memcpy(rhs, rem, n * sizeof *rhs);
-    for (size_t i = 0; i < n; i++) rhs[n + i] = x[i] << out_scale;
+    for (size_t i = 0; i < n; i++)
+        rhs[n + i] = x[i] << out_scale;
     e = mul_eval(ctx, lhs, lhs, rhs, 2 * n); /* B·rem | s_hi·x */
     if (e) goto wipe;
-    for (size_t i = 0; i < n; i++) A[i] += lhs[i]; /* the interpolation */
+    for (size_t i = 0; i < n; i++)
+        A[i] += lhs[i]; /* the interpolation */
     e = mul_eval(ctx, A, sm, A, n);
     if (e) goto wipe;
-    for (size_t i = 0; i < n; i++) A[i] += lhs[n + i];
+    for (size_t i = 0; i < n; i++)
+        A[i] += lhs[n + i];
     e = trunc_eval(ctx, out, A, n, in_scale, SITE_K(site, 1));
 wipe:
     sodium_memzero(w, (9 * n + 1) * sizeof *w);
@@ -481,7 +491,8 @@ void fn_silu_plain(uint64_t *out, const uint64_t *x, size_t n, int in_scale, int
     uint64_t *A = w, *B = A + n, *sh = B + n, *sm = sh + n, *rem = sm + n;
     uint64_t *const outs[4] = {A, B, sh, sm};
     lut_plain(outs, rem, x, n, f, 2, round_seed, SITE_K(site, 0));
-    for (size_t i = 0; i < n; i++) A[i] = sm[i] * (A[i] + B[i] * rem[i]) + sh[i] * (x[i] << out_scale);
+    for (size_t i = 0; i < n; i++)
+        A[i] = sm[i] * (A[i] + B[i] * rem[i]) + sh[i] * (x[i] << out_scale);
     trunc_plain(out, A, n, in_scale, round_seed, SITE_K(site, 1));
     free(tab);
     free(w);
@@ -497,7 +508,8 @@ static size_t row_len(size_t r, size_t n, const size_t *len)
 static size_t rows_total(size_t rows, size_t n, const size_t *len)
 {
     size_t m = 0;
-    for (size_t r = 0; r < rows; r++) m += row_len(r, n, len);
+    for (size_t r = 0; r < rows; r++)
+        m += row_len(r, n, len);
     return m;
 }
 
@@ -516,7 +528,8 @@ mpc_err_t fn_rowmul_gen(mpc_ctx_t *ctx, size_t rows, size_t n, const size_t *len
     deal_rand(ctx, a, m);
     deal_rand(ctx, b, rows);
     for (size_t r = 0, k = 0; r < rows; r++)
-        for (size_t i = 0; i < row_len(r, n, len); i++, k++) c[k] = a[k] * b[r];
+        for (size_t i = 0; i < row_len(r, n, len); i++, k++)
+            c[k] = a[k] * b[r];
     e = deal_share(ctx, c, m);
     sodium_memzero(a, (2 * m + rows + 1) * sizeof *a);
 out:
@@ -542,8 +555,10 @@ mpc_err_t fn_rowmul_eval(mpc_ctx_t *ctx, uint64_t *z, const uint64_t *x, const u
     mpc_corr_rand(ctx, b, rows);
     e = mpc_corr_share(ctx, c, m);
     if (e) goto wipe;
-    for (size_t k = 0; k < m; k++) ed[k] = x[k] - a[k];
-    for (size_t r = 0; r < rows; r++) ed[m + r] = s[r] - b[r];
+    for (size_t k = 0; k < m; k++)
+        ed[k] = x[k] - a[k];
+    for (size_t r = 0; r < rows; r++)
+        ed[m + r] = s[r] - b[r];
     e = mpc_open(ctx, ROWMUL_TAG, ed, ed, m + rows);
     if (e) goto wipe;
     const uint64_t p0 = ctx->party == MPC_P0;

@@ -41,14 +41,14 @@ size_t lut_open_bytes(const lut_field_t *fields, int nf)
 size_t lut_key_bytes(const lut_field_t *fields, int nf)
 {
     size_t t = 0;
-    for (int k = 0; k < nf; k++) t += fss_dpf_key_bytes(fields[k].bits, FSS_Z64);
+    for (int k = 0; k < nf; k++)
+        t += fss_dpf_key_bytes(fields[k].bits, FSS_Z64);
     return t;
 }
 
 /* The mask stream of a lookup: r (n words) from the truncation's keyed
  * rounding stream at site. */
-static mpc_err_t lut_masks(uint64_t *r, size_t n, const uint8_t seed[PRG_SEED_BYTES],
-                           uint64_t site)
+static mpc_err_t lut_masks(uint64_t *r, size_t n, const uint8_t seed[PRG_SEED_BYTES], uint64_t site)
 {
     prg_t *p = prg_new(seed, site);
     if (!p) return MPC_ENOMEM;
@@ -118,18 +118,20 @@ void lut_dpf_full(uint64_t *y, const uint8_t *key, int n, const aes_mmo_t *mmo, 
 }
 
 /* Σ_j T[idx(X, j)] · y[j] for one table of a field. */
-static uint64_t lut_dot(const uint64_t *T, lut_kind_t kind, int bits, uint64_t X,
-                        const uint64_t *y)
+static uint64_t lut_dot(const uint64_t *T, lut_kind_t kind, int bits, uint64_t X, const uint64_t *y)
 {
     const size_t N = (size_t)1 << bits;
     uint64_t acc = 0;
     if (kind == LUT_DIFF) {
         const uint64_t *base = T + N + X; /* T[2^bits + X − j] */
-        for (size_t j = 0; j < N; j++) acc += base[-(ptrdiff_t)j] * y[j];
+        for (size_t j = 0; j < N; j++)
+            acc += base[-(ptrdiff_t)j] * y[j];
         return acc;
     }
-    for (size_t j = 0; j <= X; j++) acc += T[X - j] * y[j];
-    for (size_t j = X + 1; j < N; j++) acc += T[X + N - j] * y[j];
+    for (size_t j = 0; j <= X; j++)
+        acc += T[X - j] * y[j];
+    for (size_t j = X + 1; j < N; j++)
+        acc += T[X + N - j] * y[j];
     return acc;
 }
 
@@ -152,13 +154,16 @@ mpc_err_t lut_gen(mpc_ctx_t *ctx, size_t n, const lut_field_t *fields, int nf, u
         goto out;
     }
     uint64_t *t = r + n, *alpha = t + n, *beta = alpha + chunk;
-    for (size_t i = 0; i < n; i++) t[i] = r[i] & low_mask(W);
+    for (size_t i = 0; i < n; i++)
+        t[i] = r[i] & low_mask(W);
     e = deal_share(ctx, t, n);
     if (!e && s0 > 0) {
-        for (size_t i = 0; i < n; i++) t[i] = r[i] & low_mask(s0);
+        for (size_t i = 0; i < n; i++)
+            t[i] = r[i] & low_mask(s0);
         e = deal_share(ctx, t, n);
     }
-    for (size_t j = 0; j < chunk; j++) beta[j] = 1;
+    for (size_t j = 0; j < chunk; j++)
+        beta[j] = 1;
     for (int k = 0; k < nf && !e; k++) {
         const lut_field_t *f = &fields[k];
         const size_t kb = fss_dpf_key_bytes(f->bits, FSS_Z64);
@@ -166,8 +171,7 @@ mpc_err_t lut_gen(mpc_ctx_t *ctx, size_t n, const lut_field_t *fields, int nf, u
             size_t m = n - i0 < chunk ? n - i0 : chunk;
             for (size_t j = 0; j < m; j++)
                 alpha[j] = ((r[i0 + j] & low_mask(W)) >> f->shift) & low_mask(f->bits);
-            fss_dpf_gen_batch(keys, keys + m * kb, f->bits, FSS_Z64, alpha, beta, m,
-                              ctx->local);
+            fss_dpf_gen_batch(keys, keys + m * kb, f->bits, FSS_Z64, alpha, beta, m, ctx->local);
             e = deal_write(ctx, MPC_P0, keys, m * kb);
             if (!e) e = deal_write(ctx, MPC_P1, keys + m * kb, m * kb);
         }
@@ -180,8 +184,8 @@ out:
     return e;
 }
 
-mpc_err_t lut_eval(mpc_ctx_t *ctx, uint64_t *const *out, uint64_t *rem, const uint64_t *x,
-                   size_t n, const lut_field_t *fields, int nf, uint64_t site)
+mpc_err_t lut_eval(mpc_ctx_t *ctx, uint64_t *const *out, uint64_t *rem, const uint64_t *x, size_t n,
+                   const lut_field_t *fields, int nf, uint64_t site)
 {
     (void)site; /* the dealer keys r by site; the parties see its shares */
     const int W = lut_width(fields, nf), s0 = fields[0].shift;
@@ -219,14 +223,16 @@ mpc_err_t lut_eval(mpc_ctx_t *ctx, uint64_t *const *out, uint64_t *rem, const ui
     /* Open x̂ = x + r mod 2^W: the low W bits of each share. */
     for (size_t i = 0; i < n; i++) {
         xhat[i] = x[i] + r[i];
-        for (size_t k = 0; k < ob; k++) pack[i * ob + k] = (uint8_t)(xhat[i] >> (8 * k));
+        for (size_t k = 0; k < ob; k++)
+            pack[i * ob + k] = (uint8_t)(xhat[i] >> (8 * k));
     }
     e = mpc_send(ctx, LUT_TAG, pack, n * ob);
     if (!e) e = mpc_recv(ctx, LUT_TAG, theirs, n * ob);
     if (e) goto out;
     for (size_t i = 0; i < n; i++) {
         uint64_t v = 0;
-        for (size_t k = 0; k < ob; k++) v |= (uint64_t)theirs[i * ob + k] << (8 * k);
+        for (size_t k = 0; k < ob; k++)
+            v |= (uint64_t)theirs[i * ob + k] << (8 * k);
         xhat[i] = (xhat[i] + v) & low_mask(W);
     }
     if (rem)
@@ -280,8 +286,10 @@ void lut_plain(uint64_t *const *out, uint64_t *rem, const uint64_t *x, size_t n,
             const lut_field_t *f = &fields[k];
             const uint64_t mb = low_mask(f->bits);
             const uint64_t X = (xhat >> f->shift) & mb, a = (r >> f->shift) & mb;
-            const size_t idx = f->kind == LUT_DIFF ? (size_t)(X + mb + 1 - a) : (size_t)((X - a) & mb);
-            for (int t = 0; t < f->ntab; t++) out[tix + t][i] = f->tab[t][idx];
+            const size_t idx =
+                f->kind == LUT_DIFF ? (size_t)(X + mb + 1 - a) : (size_t)((X - a) & mb);
+            for (int t = 0; t < f->ntab; t++)
+                out[tix + t][i] = f->tab[t][idx];
             tix += f->ntab;
         }
     }

@@ -66,8 +66,8 @@ typedef enum lut_kind {
 /* One field of the masked input and the tables read through it. The
  * dealer's side only uses shift and bits. */
 typedef struct lut_field {
-    int shift;                  /* bits truncated below the field, 0..62 */
-    int bits;                   /* 1..LUT_MAX_BITS; shift + bits <= 64 */
+    int shift; /* bits truncated below the field, 0..62 */
+    int bits;  /* 1..LUT_MAX_BITS; shift + bits <= 64 */
     lut_kind_t kind;
     int ntab;                   /* tables on this field, >= 1 */
     const uint64_t *const *tab; /* ntab public tables (parties, twin) */
@@ -81,8 +81,8 @@ mpc_err_t lut_gen(mpc_ctx_t *ctx, size_t n, const lut_field_t *fields, int nf,
  * field; rem (n words, or NULL) = share of the remainder below field 0.
  * x is not modified. 1 round; ⌈W/8⌉ bytes sent per element. Fails on the
  * channel's or the tape's error, or MPC_ENOMEM. */
-mpc_err_t lut_eval(mpc_ctx_t *ctx, uint64_t *const *out, uint64_t *rem, const uint64_t *x,
-                   size_t n, const lut_field_t *fields, int nf, uint64_t site) MPC_WUR;
+mpc_err_t lut_eval(mpc_ctx_t *ctx, uint64_t *const *out, uint64_t *rem, const uint64_t *x, size_t n,
+                   const lut_field_t *fields, int nf, uint64_t site) MPC_WUR;
 
 /* The plaintext twin: the same outputs in the clear, with the mask stream of
  * (round_seed, site). rem may be NULL. */
@@ -101,8 +101,7 @@ size_t lut_key_bytes(const lut_field_t *fields, int nf);
  * aes_mmo_init; scratch holds lut_dpf_scratch_bytes(nbits) bytes, 16-byte
  * aligned, and is left holding seeds: zero it before release. Equals
  * fss_dpf_eval at every j. */
-void lut_dpf_full(uint64_t *y, const uint8_t *key, int nbits, const aes_mmo_t *mmo,
-                  void *scratch);
+void lut_dpf_full(uint64_t *y, const uint8_t *key, int nbits, const aes_mmo_t *mmo, void *scratch);
 size_t lut_dpf_scratch_bytes(int nbits);
 
 #endif

@@ -9,7 +9,7 @@
 #include "protocols/fn.h"
 #include "protocols/trunc.h"
 
-#define RMS_TAG CHAN_TAG('r', 'm', 's', ' ')
+#define RMS_TAG         CHAN_TAG('r', 'm', 's', ' ')
 #define SITE_K(site, k) ((site) + ((uint64_t)(k) << 32))
 
 /* round(eps · 2^(2f)): eps at scale 2f. */
@@ -27,8 +27,12 @@ static int floor_log2(double v)
 static fn_inv_t rms_params(size_t n, int f)
 {
     const double qmin = (double)n * ldexp((double)eps_2f(f), -2 * f);
-    return (fn_inv_t){2, 2 * f, RMSNORM_R_SCALE, floor_log2(qmin),
-                      floor_log2((double)n) + 2 * RMSNORM_INT_BITS, sqrt((double)n)};
+    return (fn_inv_t){2,
+                      2 * f,
+                      RMSNORM_R_SCALE,
+                      floor_log2(qmin),
+                      floor_log2((double)n) + 2 * RMSNORM_INT_BITS,
+                      sqrt((double)n)};
 }
 
 static void check_args(size_t n, int f)
@@ -59,7 +63,8 @@ mpc_err_t rmsnorm_gen(mpc_ctx_t *ctx, const matmul_weight_t *w, size_t rows, uin
         c[k] = a[k] * a[k];
     }
     e = deal_share(ctx, c, m); /* a² */
-    for (size_t k = 0; k < m; k++) c[k] = a1[k] * w->b[k % n];
+    for (size_t k = 0; k < m; k++)
+        c[k] = a1[k] * w->b[k % n];
     if (!e) e = deal_share(ctx, c, m); /* a1 ⊙ B */
     sodium_memzero(a, (3 * m + 1) * sizeof *a);
     const fn_inv_t p = rms_params(n, f);
@@ -72,8 +77,8 @@ out:
     return e;
 }
 
-mpc_err_t rmsnorm_eval(mpc_ctx_t *ctx, uint64_t *out, const uint64_t *x,
-                       const matmul_weight_t *w, size_t rows, uint64_t site)
+mpc_err_t rmsnorm_eval(mpc_ctx_t *ctx, uint64_t *out, const uint64_t *x, const matmul_weight_t *w,
+                       size_t rows, uint64_t site)
 {
     const int f = ctx->frac_bits, p0 = ctx->party == MPC_P0;
     const size_t n = w->cols, m = rows * n;
@@ -92,7 +97,8 @@ mpc_err_t rmsnorm_eval(mpc_ctx_t *ctx, uint64_t *out, const uint64_t *x,
     e = mpc_corr_share(ctx, c, m);
     if (!e) e = mpc_corr_share(ctx, C, m);
     if (e) goto wipe;
-    for (size_t k = 0; k < m; k++) d[k] = x[k] - a[k];
+    for (size_t k = 0; k < m; k++)
+        d[k] = x[k] - a[k];
     e = mpc_open(ctx, RMS_TAG, d, d, m); /* δ = x − a */
     if (e) goto wipe;
     for (size_t row = 0; row < rows; row++) {
@@ -140,7 +146,8 @@ void rmsnorm_plain(uint64_t *out, const uint64_t *x, const uint64_t *W, size_t r
     }
     const fn_inv_t p = rms_params(n, f);
     fn_inv_plain(r, Q, rows, &p, round_seed, SITE_K(site, 0));
-    for (size_t k = 0; k < m; k++) u[k] *= r[k / n];
+    for (size_t k = 0; k < m; k++)
+        u[k] *= r[k / n];
     trunc_plain(out, u, m, f + RMSNORM_R_SCALE, round_seed, SITE_K(site, 1)); /* |y| < 2^(46−2f) */
     free(u);
 }

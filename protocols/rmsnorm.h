@@ -43,20 +43,19 @@
 #include "protocols/matmul.h"
 
 #define RMSNORM_INT_BITS 7
-#define RMSNORM_EPS 1e-5
-#define RMSNORM_R_SCALE 16
-#define RMSNORM_SITES 2
+#define RMSNORM_EPS      1e-5
+#define RMSNORM_R_SCALE  16
+#define RMSNORM_SITES    2
 
 /* Dealer: correlations for rows rows of w->cols elements; w holds B
  * (matmul_weight_gen with rows 1). Fails with the tape's error or
  * MPC_ENOMEM. */
-mpc_err_t rmsnorm_gen(mpc_ctx_t *ctx, const matmul_weight_t *w, size_t rows,
-                      uint64_t site) MPC_WUR;
+mpc_err_t rmsnorm_gen(mpc_ctx_t *ctx, const matmul_weight_t *w, size_t rows, uint64_t site) MPC_WUR;
 /* Party: out (rows × n, scale f) = rmsnorm of x (rows × n, scale f) with
  * the weight w (P0: w and b; P1: f, from matmul_weight_eval). out may alias
  * x. Fails on the channel's or the tape's error, or MPC_ENOMEM. */
-mpc_err_t rmsnorm_eval(mpc_ctx_t *ctx, uint64_t *out, const uint64_t *x,
-                       const matmul_weight_t *w, size_t rows, uint64_t site) MPC_WUR;
+mpc_err_t rmsnorm_eval(mpc_ctx_t *ctx, uint64_t *out, const uint64_t *x, const matmul_weight_t *w,
+                       size_t rows, uint64_t site) MPC_WUR;
 /* The plaintext twin, with P0's weight W (n words, scale f). Aborts when an
  * input breaks the bounds. */
 void rmsnorm_plain(uint64_t *out, const uint64_t *x, const uint64_t *W, size_t rows, size_t n,

@@ -42,7 +42,8 @@ static size_t count_valid(size_t *len, const uint8_t *valid, size_t rows, size_t
     size_t cnt = 0;
     for (size_t r = 0; r < rows; r++) {
         len[r] = 0;
-        for (size_t i = 0; i < n; i++) len[r] += (size_t)is_valid(valid, r * n + i);
+        for (size_t i = 0; i < n; i++)
+            len[r] += (size_t)is_valid(valid, r * n + i);
         cnt += len[r];
     }
     return cnt;
@@ -54,7 +55,8 @@ static void sentinel_fill(uint64_t *xm, const uint64_t *x, size_t m, const uint8
                           int in_scale, int p0)
 {
     const uint64_t sent = p0 ? 0 - ((uint64_t)1 << (SOFTMAX_INT_BITS + in_scale)) : 0;
-    for (size_t k = 0; k < m; k++) xm[k] = is_valid(valid, k) ? x[k] : sent;
+    for (size_t k = 0; k < m; k++)
+        xm[k] = is_valid(valid, k) ? x[k] : sent;
 }
 
 /* z (compact) = x − max of the row, over valid entries. */
@@ -73,7 +75,8 @@ static void row_sums(uint64_t *S, const uint64_t *e, const size_t *len, size_t r
     size_t c = 0;
     for (size_t r = 0; r < rows; r++) {
         uint64_t s = 0;
-        for (size_t i = 0; i < len[r]; i++) s += e[c++];
+        for (size_t i = 0; i < len[r]; i++)
+            s += e[c++];
         S[r] = len[r] ? s : (p0 ? (uint64_t)1 << SOFTMAX_E_SCALE : 0);
     }
 }
@@ -81,7 +84,8 @@ static void row_sums(uint64_t *S, const uint64_t *e, const size_t *len, size_t r
 static void scatter(uint64_t *out, const uint64_t *p, const uint8_t *valid, size_t m)
 {
     size_t c = 0;
-    for (size_t k = 0; k < m; k++) out[k] = is_valid(valid, k) ? p[c++] : 0;
+    for (size_t k = 0; k < m; k++)
+        out[k] = is_valid(valid, k) ? p[c++] : 0;
 }
 
 mpc_err_t softmax_gen(mpc_ctx_t *ctx, size_t rows, size_t n, const uint8_t *valid, int in_scale,
@@ -103,8 +107,7 @@ mpc_err_t softmax_gen(mpc_ctx_t *ctx, size_t rows, size_t n, const uint8_t *vali
     if (!e && cnt) e = fn_exp_gen(ctx, cnt, in_scale, SOFTMAX_E_SCALE, SITE_K(site, 0));
     if (!e) e = fn_inv_gen(ctx, rows, &rp, SITE_K(site, 2));
     if (!e && cnt) e = fn_rowmul_gen(ctx, rows, n, len);
-    if (!e && cnt)
-        e = trunc_gen(ctx, cnt, SOFTMAX_E_SCALE + SOFTMAX_R_SCALE - f, SITE_K(site, 3));
+    if (!e && cnt) e = trunc_gen(ctx, cnt, SOFTMAX_E_SCALE + SOFTMAX_R_SCALE - f, SITE_K(site, 3));
 out:
     arena_reset(&ctx->arena, mark);
     stats_pop(&ctx->stats);
@@ -172,7 +175,8 @@ void softmax_plain(uint64_t *out, const uint64_t *x, size_t rows, size_t n, cons
     row_sums(S, z, len, rows, 1);
     fn_inv_plain(R, S, rows, &rp, round_seed, SITE_K(site, 2));
     for (size_t r = 0, c = 0; r < rows; r++)
-        for (size_t i = 0; i < len[r]; i++, c++) z[c] *= R[r];
+        for (size_t i = 0; i < len[r]; i++, c++)
+            z[c] *= R[r];
     if (cnt)
         trunc_plain(z, z, cnt, SOFTMAX_E_SCALE + SOFTMAX_R_SCALE - f, round_seed, SITE_K(site, 3));
     scatter(out, z, valid, m);

@@ -42,15 +42,15 @@
 #include "mpc/ctx.h"
 
 #define SOFTMAX_INT_BITS 6
-#define SOFTMAX_MAX_N 32768
-#define SOFTMAX_SITES 4
-#define SOFTMAX_E_SCALE 24
-#define SOFTMAX_R_SCALE 30
+#define SOFTMAX_MAX_N    32768
+#define SOFTMAX_SITES    4
+#define SOFTMAX_E_SCALE  24
+#define SOFTMAX_R_SCALE  30
 
 /* Dealer: correlations for rows × n softmax. Fails with the tape's error or
  * MPC_ENOMEM. */
-mpc_err_t softmax_gen(mpc_ctx_t *ctx, size_t rows, size_t n, const uint8_t *valid,
-                      int in_scale, uint64_t site) MPC_WUR;
+mpc_err_t softmax_gen(mpc_ctx_t *ctx, size_t rows, size_t n, const uint8_t *valid, int in_scale,
+                      uint64_t site) MPC_WUR;
 /* Party: out (rows × n, scale f) = softmax of each row of x (rows × n, scale
  * in_scale); x is not modified. Fails on the channel's or the tape's error,
  * or MPC_ENOMEM. */

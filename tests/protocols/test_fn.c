@@ -26,38 +26,58 @@ static mpc_err_t fn_role(mpc_ctx_t *ctx, void *arg)
     fn_case_t *c = arg;
     if (ctx->party == MPC_DEALER) {
         switch (c->fn) {
-        case FN_EXP: return fn_exp_gen(ctx, c->n, c->in, c->out, c->site);
-        case FN_RECIP: return fn_recip_gen(ctx, c->n, c->in, c->out, c->site);
-        case FN_RSQRT: return fn_rsqrt_gen(ctx, c->n, c->in, c->out, c->site);
-        default: return fn_silu_gen(ctx, c->n, c->in, c->out, c->site);
+        case FN_EXP:
+            return fn_exp_gen(ctx, c->n, c->in, c->out, c->site);
+        case FN_RECIP:
+            return fn_recip_gen(ctx, c->n, c->in, c->out, c->site);
+        case FN_RSQRT:
+            return fn_rsqrt_gen(ctx, c->n, c->in, c->out, c->site);
+        default:
+            return fn_silu_gen(ctx, c->n, c->in, c->out, c->site);
         }
     }
     int p = ctx->party;
     switch (c->fn) {
-    case FN_EXP: return fn_exp_eval(ctx, c->y[p], c->x[p], c->n, c->in, c->out, c->site);
-    case FN_RECIP: return fn_recip_eval(ctx, c->y[p], c->x[p], c->n, c->in, c->out, c->site);
-    case FN_RSQRT: return fn_rsqrt_eval(ctx, c->y[p], c->x[p], c->n, c->in, c->out, c->site);
-    default: return fn_silu_eval(ctx, c->y[p], c->x[p], c->n, c->in, c->out, c->site);
+    case FN_EXP:
+        return fn_exp_eval(ctx, c->y[p], c->x[p], c->n, c->in, c->out, c->site);
+    case FN_RECIP:
+        return fn_recip_eval(ctx, c->y[p], c->x[p], c->n, c->in, c->out, c->site);
+    case FN_RSQRT:
+        return fn_rsqrt_eval(ctx, c->y[p], c->x[p], c->n, c->in, c->out, c->site);
+    default:
+        return fn_silu_eval(ctx, c->y[p], c->x[p], c->n, c->in, c->out, c->site);
     }
 }
 
 static void twin(const fn_case_t *c, uint64_t *out, const uint64_t *x, const uint8_t *rs)
 {
     switch (c->fn) {
-    case FN_EXP: fn_exp_plain(out, x, c->n, c->in, c->out, rs, c->site); break;
-    case FN_RECIP: fn_recip_plain(out, x, c->n, c->in, c->out, rs, c->site); break;
-    case FN_RSQRT: fn_rsqrt_plain(out, x, c->n, c->in, c->out, rs, c->site); break;
-    default: fn_silu_plain(out, x, c->n, c->in, c->out, rs, c->site); break;
+    case FN_EXP:
+        fn_exp_plain(out, x, c->n, c->in, c->out, rs, c->site);
+        break;
+    case FN_RECIP:
+        fn_recip_plain(out, x, c->n, c->in, c->out, rs, c->site);
+        break;
+    case FN_RSQRT:
+        fn_rsqrt_plain(out, x, c->n, c->in, c->out, rs, c->site);
+        break;
+    default:
+        fn_silu_plain(out, x, c->n, c->in, c->out, rs, c->site);
+        break;
     }
 }
 
 static double reference(int fn, double x)
 {
     switch (fn) {
-    case FN_EXP: return exp(x);
-    case FN_RECIP: return 1 / x;
-    case FN_RSQRT: return 1 / sqrt(x);
-    default: return x / (1 + exp(-x));
+    case FN_EXP:
+        return exp(x);
+    case FN_RECIP:
+        return 1 / x;
+    case FN_RSQRT:
+        return 1 / sqrt(x);
+    default:
+        return x / (1 + exp(-x));
     }
 }
 
@@ -65,10 +85,14 @@ static double reference(int fn, double x)
 static uint64_t header_bytes(int fn)
 {
     switch (fn) {
-    case FN_EXP: return 3 + 16 + 8;
-    case FN_RECIP: return 15 * 5 + 4 + 16 * 16;
-    case FN_RSQRT: return 23 * 5 + 4 + 24 * 16;
-    default: return 4 + 32 + 16 + 8;
+    case FN_EXP:
+        return 3 + 16 + 8;
+    case FN_RECIP:
+        return 15 * 5 + 4 + 16 * 16;
+    case FN_RSQRT:
+        return 23 * 5 + 4 + 24 * 16;
+    default:
+        return 4 + 32 + 16 + 8;
     }
 }
 
@@ -85,7 +109,8 @@ static fn_result_t run(int fn, int in, int out, const double *v, size_t n)
 {
     fn_case_t c = {.fn = fn, .in = in, .out = out, .n = n, .site = TRUNC_SITE(2, 40, 5)};
     uint64_t *x = malloc(n * 8), *want = malloc(n * 8);
-    for (size_t i = 0; i < n; i++) x[i] = fxp_encode(v[i], in);
+    for (size_t i = 0; i < n; i++)
+        x[i] = fxp_encode(v[i], in);
     for (int p = 0; p < 2; p++) {
         c.x[p] = malloc(n * 8);
         c.y[p] = malloc(n * 8);
@@ -130,10 +155,18 @@ static double *inputs(int fn, size_t n, const double *edges, size_t ne)
     tu_uniform(v, n, 0, 1);
     for (size_t i = 0; i < n; i++) {
         switch (fn) {
-        case FN_EXP: v[i] = i % 2 ? -20 * v[i] : -127.9 * v[i]; break;
-        case FN_RECIP: v[i] = exp2(15 * v[i]); break;
-        case FN_RSQRT: v[i] = exp2(-8 + 23 * v[i]); break;
-        default: v[i] = i % 2 ? 60 * v[i] - 30 : 2046 * v[i] - 1023; break;
+        case FN_EXP:
+            v[i] = i % 2 ? -20 * v[i] : -127.9 * v[i];
+            break;
+        case FN_RECIP:
+            v[i] = exp2(15 * v[i]);
+            break;
+        case FN_RSQRT:
+            v[i] = exp2(-8 + 23 * v[i]);
+            break;
+        default:
+            v[i] = i % 2 ? 60 * v[i] - 30 : 2046 * v[i] - 1023;
+            break;
         }
     }
     memcpy(v, edges, ne * sizeof *v);
@@ -171,8 +204,8 @@ static void test_fn_exp_matches_twin_and_error_bound(void **state)
 {
     (void)state;
     const double u = 1.0 / 65536;
-    const double edges[] = {0, -u, -2 * u, -1, -13.99, -14, -14.1, -14.2, -14.3, -20, -127.99,
-                            -0.5, -u * 31, -u * 32, -u * 33};
+    const double edges[] = {0,     -u,  -2 * u,  -1,   -13.99,  -14,     -14.1,  -14.2,
+                            -14.3, -20, -127.99, -0.5, -u * 31, -u * 32, -u * 33};
     check(FN_EXP, edges, sizeof edges / sizeof *edges);
 }
 
@@ -180,16 +213,19 @@ static void test_fn_exp_is_zero_far_below_and_one_at_zero(void **state)
 {
     (void)state;
     double v[64];
-    for (int i = 0; i < 64; i++) v[i] = -14.3 - i * 1.7;
+    for (int i = 0; i < 64; i++)
+        v[i] = -14.3 - i * 1.7;
     v[0] = 0;
     fn_case_t c = {.fn = FN_EXP, .in = 16, .out = 16, .n = 64, .site = 3};
     uint64_t x[64], want[64];
-    for (int i = 0; i < 64; i++) x[i] = fxp_encode(v[i], 16);
+    for (int i = 0; i < 64; i++)
+        x[i] = fxp_encode(v[i], 16);
     uint8_t rs[16];
     tu_seed(rs);
     twin(&c, want, x, rs);
     assert_int_equal(want[0], 1 << 16);
-    for (int i = 1; i < 64; i++) assert_int_equal(want[i], 0);
+    for (int i = 1; i < 64; i++)
+        assert_int_equal(want[i], 0);
 }
 
 static void test_fn_recip_matches_twin_and_error_bound(void **state)
@@ -204,8 +240,8 @@ static void test_fn_rsqrt_matches_twin_and_error_bound(void **state)
 {
     (void)state;
     const double u = 1.0 / 65536;
-    const double edges[] = {1.0 / 256, 1.0 / 256 + u, 1.0 / 128, 0.5, 1, 1 + u, 2, 1024,
-                            1024 + u, 32768, 32768 - u, 3, 7};
+    const double edges[] = {1.0 / 256, 1.0 / 256 + u, 1.0 / 128, 0.5,       1, 1 + u, 2,
+                            1024,      1024 + u,      32768,     32768 - u, 3, 7};
     check(FN_RSQRT, edges, sizeof edges / sizeof *edges);
 }
 
@@ -213,8 +249,9 @@ static void test_fn_silu_matches_twin_and_error_bound(void **state)
 {
     (void)state;
     const double u = 1.0 / 65536;
-    const double edges[] = {0, u, -u, 16, -16, 16 - u, -16 - u, 24, -24, 24 - u, -24 + u, 8, -8,
-                            1023.99, -1023.99, 2.4, -1.28, 100, -100, 15.99, -15.99};
+    const double edges[] = {0,        u,   -u,     16,      -16,  16 - u, -16 - u,
+                            24,       -24, 24 - u, -24 + u, 8,    -8,     1023.99,
+                            -1023.99, 2.4, -1.28,  100,     -100, 15.99,  -15.99};
     check(FN_SILU, edges, sizeof edges / sizeof *edges);
 }
 

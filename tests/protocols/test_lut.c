@@ -32,7 +32,8 @@ static void case_alloc(lut_case_t *c, const uint64_t *x)
     for (int p = 0; p < 2; p++) {
         c->x[p] = malloc(c->n * 8);
         c->rem[p] = malloc(c->n * 8);
-        for (int t = 0; t < 4; t++) c->out[p][t] = malloc(c->n * 8);
+        for (int t = 0; t < 4; t++)
+            c->out[p][t] = malloc(c->n * 8);
     }
     tu_share(c->x[0], c->x[1], x, c->n);
 }
@@ -42,7 +43,8 @@ static void case_free(lut_case_t *c)
     for (int p = 0; p < 2; p++) {
         free(c->x[p]);
         free(c->rem[p]);
-        for (int t = 0; t < 4; t++) free(c->out[p][t]);
+        for (int t = 0; t < 4; t++)
+            free(c->out[p][t]);
     }
 }
 
@@ -85,7 +87,8 @@ static void test_lut_plain_table_is_exact_on_m_bits(void **state)
     (void)state;
     enum { N = 300, M = 8 };
     uint64_t T[1 << M], x[N];
-    for (int j = 0; j < (1 << M); j++) T[j] = (uint64_t)j * j * 977 - 5;
+    for (int j = 0; j < (1 << M); j++)
+        T[j] = (uint64_t)j * j * 977 - 5;
     uint8_t seed[16];
     tu_seed(seed);
     prg_t *g = prg_new(seed, 2);
@@ -101,7 +104,8 @@ static void test_lut_plain_table_is_exact_on_m_bits(void **state)
     case_alloc(&c, x);
     tu_result_t *res = calloc(1, sizeof *res);
     assert_int_equal(tu_run(NULL, lut_role, &c, res), 0);
-    for (int i = 0; i < N; i++) assert_int_equal(c.out[0][0][i] + c.out[1][0][i], T[x[i] & 255]);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(c.out[0][0][i] + c.out[1][0][i], T[x[i] & 255]);
     assert_int_equal(tu_rounds(res), 1);
     assert_int_equal(tu_bytes_sent(res, 0), N * 1);
     assert_int_equal(tu_bytes_sent(res, 1), N * 1);
@@ -119,13 +123,16 @@ static void test_lut_high_fields_are_trunc_plain_and_match_twin(void **state)
     (void)state;
     enum { N = 2000, S = 5, LO = 6, HI = 7 };
     uint64_t idlo[2 << LO], idhi[1 << HI], x[N];
-    for (int j = 0; j < (2 << LO); j++) idlo[j] = (uint64_t)(j - (1 << LO));
-    for (int j = 0; j < (1 << HI); j++) idhi[j] = (uint64_t)j;
+    for (int j = 0; j < (2 << LO); j++)
+        idlo[j] = (uint64_t)(j - (1 << LO));
+    for (int j = 0; j < (1 << HI); j++)
+        idhi[j] = (uint64_t)j;
     const uint64_t *tl[1] = {idlo}, *th[1] = {idhi};
     lut_field_t f[2] = {{S, LO, LUT_DIFF, 1, tl}, {S + LO, HI, LUT_WRAP, 1, th}};
     double d[N];
     tu_uniform(d, N, -3000, 3000);
-    for (int i = 0; i < N; i++) x[i] = (uint64_t)(int64_t)d[i];
+    for (int i = 0; i < N; i++)
+        x[i] = (uint64_t)(int64_t)d[i];
     x[0] = 0;
     x[1] = 1;
     x[2] = (uint64_t)-1;
@@ -169,7 +176,8 @@ static void test_lut_traffic_does_not_depend_on_inputs(void **state)
     (void)state;
     enum { N = 64 };
     uint64_t T[1 << 10], x[N], y[N];
-    for (int j = 0; j < (1 << 10); j++) T[j] = (uint64_t)j;
+    for (int j = 0; j < (1 << 10); j++)
+        T[j] = (uint64_t)j;
     for (int i = 0; i < N; i++) {
         x[i] = 0;
         y[i] = (uint64_t)i * 0x9e3779b97f4a7c15ull;

@@ -65,7 +65,8 @@ static rms_result_t run(const double *v, const double *wv, size_t rows, size_t n
     rms_result_t r = {0};
     for (size_t row = 0; row < rows; row++) {
         double ss = 0, num = 0, den = 0;
-        for (size_t i = 0; i < n; i++) ss += pow(fxp_decode(x[row * n + i], 16), 2);
+        for (size_t i = 0; i < n; i++)
+            ss += pow(fxp_decode(x[row * n + i], 16), 2);
         double scale = 1 / sqrt(ss / (double)n + 1e-5);
         for (size_t i = 0; i < n; i++) {
             size_t k = row * n + i;
@@ -106,10 +107,10 @@ static void test_rmsnorm_matches_twin_and_error_bound(void **state)
     tu_uniform(v, ROWS * N, -4, 4);
     tu_uniform(w, N, -1.5, 1.5);
     for (int i = 0; i < N; i++) {
-        v[1 * N + i] = 0;                             /* zero row: y = 0 */
-        v[2 * N + i] = (i % 2 ? 1 : -1) * 0.001;      /* mean(x²) = 1e-6 < eps */
-        v[3 * N + i] = (i % 5 ? 0.01 : -127.99);      /* at the bound */
-        v[4 * N + i] = 1.0 / 65536 * (i % 3);         /* ulps */
+        v[1 * N + i] = 0;                        /* zero row: y = 0 */
+        v[2 * N + i] = (i % 2 ? 1 : -1) * 0.001; /* mean(x²) = 1e-6 < eps */
+        v[3 * N + i] = (i % 5 ? 0.01 : -127.99); /* at the bound */
+        v[4 * N + i] = 1.0 / 65536 * (i % 3);    /* ulps */
     }
     rms_result_t r = run(v, w, ROWS, N);
     print_message("rmsnorm %d x %d: max rel L2 %.3g, %llu rounds, P0 %llu B\n", ROWS, N, r.max_rel,
@@ -131,7 +132,8 @@ static void test_rmsnorm_traffic_does_not_depend_on_inputs(void **state)
     tu_uniform(w, N, 0.5, 2);
     tu_uniform(v, ROWS * N, -8, 8);
     rms_result_t a = run(v, w, ROWS, N);
-    for (int i = 0; i < ROWS * N; i++) v[i] = 0.5;
+    for (int i = 0; i < ROWS * N; i++)
+        v[i] = 0.5;
     rms_result_t b = run(v, w, ROWS, N);
     assert_true(a.max_rel <= 1e-2 && b.max_rel <= 1e-2);
     assert_int_equal(a.rounds, b.rounds);

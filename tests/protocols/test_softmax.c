@@ -37,7 +37,8 @@ typedef struct {
 static int ceil_log2(size_t n)
 {
     int l = 0;
-    while (((size_t)1 << l) < n) l++;
+    while (((size_t)1 << l) < n)
+        l++;
     return l;
 }
 
@@ -48,7 +49,8 @@ static sm_result_t run(const double *v, size_t rows, size_t n, const uint8_t *va
     const size_t m = rows * n;
     sm_case_t c = {.rows = rows, .n = n, .in = in, .valid = valid, .site = TRUNC_SITE(1, 80, 2)};
     uint64_t *x = malloc(m * 8), *want = malloc(m * 8);
-    for (size_t k = 0; k < m; k++) x[k] = fxp_encode(v[k], in);
+    for (size_t k = 0; k < m; k++)
+        x[k] = fxp_encode(v[k], in);
     for (int p = 0; p < 2; p++) {
         c.x[p] = malloc(m * 8);
         c.y[p] = malloc(m * 8);
@@ -103,14 +105,15 @@ static void test_softmax_matches_twin_on_masked_rows(void **state)
     uint8_t valid[ROWS * N];
     tu_uniform(v, ROWS * N, -20, 20);
     for (size_t r = 0; r < ROWS; r++)
-        for (size_t i = 0; i < N; i++) valid[r * N + i] = i <= r * 7; /* causal-like */
+        for (size_t i = 0; i < N; i++)
+            valid[r * N + i] = i <= r * 7; /* causal-like */
     for (size_t i = 0; i < N; i++) {
-        valid[3 * N + i] = 0;                 /* row 3 fully masked */
-        v[4 * N + i] = 1.5;                   /* row 4 all equal */
+        valid[3 * N + i] = 0; /* row 3 fully masked */
+        v[4 * N + i] = 1.5;   /* row 4 all equal */
         valid[4 * N + i] = 1;
-        valid[5 * N + i] = i % 3 != 1;        /* row 5 partly masked */
+        valid[5 * N + i] = i % 3 != 1; /* row 5 partly masked */
     }
-    v[5 * N] = 63.99;                         /* one dominant entry, the rest far below */
+    v[5 * N] = 63.99; /* one dominant entry, the rest far below */
     v[5 * N + 2] = -63.99;
     sm_result_t r = run(v, ROWS, N, valid, 16);
     print_message("rows of %d: max row L1 %.3g, %llu rounds\n", N, r.max_l1,
@@ -147,7 +150,8 @@ static void test_softmax_2048_meets_rounds_bytes_and_error(void **state)
     assert_true(r.max_l1 <= 1e-2);
     assert_int_equal(r.rounds, 30);
     assert_true(r.bytes[0] <= 200000 && r.bytes[1] <= 200000);
-    for (size_t i = 0; i < N; i++) v[i] = 0.25; /* all equal: p = 2^-11 */
+    for (size_t i = 0; i < N; i++)
+        v[i] = 0.25; /* all equal: p = 2^-11 */
     sm_result_t eq = run(v, 1, N, NULL, 16);
     assert_true(eq.max_l1 <= 1e-2);
     /* the same traffic for other scores */
