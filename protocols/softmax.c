@@ -89,9 +89,9 @@ static void scatter(uint64_t *out, const uint64_t *p, const uint8_t *valid, size
 }
 
 mpc_err_t softmax_gen(mpc_ctx_t *ctx, size_t rows, size_t n, const uint8_t *valid, int in_scale,
-                      uint64_t site)
+                      int out_scale, uint64_t site)
 {
-    const int f = ctx->frac_bits;
+    const int f = out_scale;
     check_args(n, in_scale, f);
     stats_push(&ctx->stats, "softmax");
     arena_mark_t mark = arena_mark(&ctx->arena);
@@ -115,9 +115,9 @@ out:
 }
 
 mpc_err_t softmax_eval(mpc_ctx_t *ctx, uint64_t *out, const uint64_t *x, size_t rows, size_t n,
-                       const uint8_t *valid, int in_scale, uint64_t site)
+                       const uint8_t *valid, int in_scale, int out_scale, uint64_t site)
 {
-    const int f = ctx->frac_bits, p0 = ctx->party == MPC_P0;
+    const int f = out_scale, p0 = ctx->party == MPC_P0;
     check_args(n, in_scale, f);
     stats_push(&ctx->stats, "softmax");
     arena_mark_t mark = arena_mark(&ctx->arena);
@@ -153,8 +153,10 @@ out:
 }
 
 void softmax_plain(uint64_t *out, const uint64_t *x, size_t rows, size_t n, const uint8_t *valid,
-                   int in_scale, int f, const uint8_t round_seed[PRG_SEED_BYTES], uint64_t site)
+                   int in_scale, int out_scale, const uint8_t round_seed[PRG_SEED_BYTES],
+                   uint64_t site)
 {
+    const int f = out_scale;
     check_args(n, in_scale, f);
     const size_t m = rows * n;
     size_t *len = malloc((rows + 1) * sizeof *len);
