@@ -6,6 +6,9 @@
  * logits, and then, window by window, runs the full cache once and every
  * requested policy after it, summing per policy. The windows are the first W
  * that the text fills, so every run on the same files scores the same tokens.
+ * Windows are split between threads, each with its own engine; each window's
+ * sums are kept apart and added in window order, so the figures do not
+ * depend on the number of threads.
  * An engine is an eval_engine_t made by engine_open: the float engine now;
  * the fixed-point and secure engines become one more case there.
  */
@@ -72,6 +75,7 @@ typedef struct acc_data {
     tok_t *t;
     int *tokens; /* (n_windows, n_tok) */
     int n_windows, n_tok;
+    char model_name[256]; /* the model file's name without folder and ".bin" */
 } acc_data_t;
 
 static double now_s(void)
@@ -87,7 +91,7 @@ static void usage(FILE *out)
             "usage: mpcllm-bench accuracy --policy NAME [--budget R] [--static-keep S]\n"
             "                             [--clusters A,B] [--engine float|fixed|secure]\n"
             "                             [--model PATH] [--tokenizer PATH] [--data PATH]\n"
-            "                             [--prefill P] [--windows W] [--json]\n"
+            "                             [--prefill P] [--windows W] [--threads N] [--json]\n"
             "       mpcllm-bench accuracy --sweep [--out DIR] [...the same files and sizes]\n"
             "\n"
             "Teacher-forced perplexity of a KV-cache policy on TinyStories windows of the\n"
@@ -346,6 +350,11 @@ static int data_load(const acc_opts_t *o, acc_data_t *d)
         mpath = mbuf;
     }
     if (e == MPC_OK) e = model_load(&d->m, mpath, err);
+    const char *base = strrchr(mpath, '/') ? strrchr(mpath, '/') + 1 : mpath;
+    const size_t base_len = strlen(base);
+    const int stem =
+        base_len > 4 && !strcmp(base + base_len - 4, ".bin") ? (int)base_len - 4 : (int)base_len;
+    snprintf(d->model_name, sizeof d->model_name, "%.*s", stem, base);
     if (e == MPC_OK && !tpath) {
         e = find_tokenizer(mpath, tbuf, sizeof tbuf, err);
         tpath = tbuf;
@@ -579,6 +588,22 @@ static void write_text(FILE *out, const acc_opts_t *o, const acc_data_t *d, cons
             ratio((double)r->steps, r->time_s), ratio((double)full_steps, full_s), wall_s, threads);
 }
 
+/* 1 when sweep policy p attended more than 5% over MPCache at some R: its
+ * own rule leaves layers whole (D2O, Quest), so its figures are not at the
+ * common budget, which MPCache's runs hold. */
+static int attends_more(const acc_run_t *runs, int p)
+{
+    int mp = 0;
+    while (sweep_policies[mp] != KV_MPCACHE)
+        mp++;
+    for (int b = 0; b < ACC_N_BUDGETS; b++) {
+        const eval_sums_t *s = &runs[p * ACC_N_BUDGETS + b].sums;
+        const eval_sums_t *m = &runs[mp * ACC_N_BUDGETS + b].sums;
+        if ((double)s->attended > 1.05 * (double)m->attended) return 1;
+    }
+    return 0;
+}
+
 /* The Markdown tables of a sweep: policies x budgets, one table per figure. */
 static void write_markdown(FILE *out, const acc_opts_t *o, const acc_data_t *d,
                            const acc_run_t *runs)
@@ -586,11 +611,12 @@ static void write_markdown(FILE *out, const acc_opts_t *o, const acc_data_t *d,
     const eval_sums_t *s0 = &runs[0].sums;
     fprintf(out,
             "# KV-cache policies: teacher-forced accuracy\n\n"
-            "%s engine, %d windows of %d tokens of TinyStories, prompt %d, %ld tokens scored "
-            "per policy; clusters %d,%d; MPCache's static keep S = max(0.5, R). Full cache: "
-            "ppl %.4f.\n",
-            o->engine, d->n_windows, d->n_tok, o->prefill, s0->n, runs[0].cfg.cluster_coarse,
-            runs[0].cfg.cluster_fine, eval_sums_ppl_full(s0));
+            "%s, %s engine, %d windows of %d tokens of TinyStories, prompt %d, %ld tokens "
+            "scored per policy; clusters %d,%d; static keep S = max(0.5, R). Full cache: "
+            "ppl %.4f. A * marks a policy whose own rule leaves layers whole, so that it "
+            "attends more than the common budget (last table).\n",
+            d->model_name, o->engine, d->n_windows, d->n_tok, o->prefill, s0->n,
+            runs[0].cfg.cluster_coarse, runs[0].cfg.cluster_fine, eval_sums_ppl_full(s0));
     static const char *const titles[4] = {
         "Perplexity / full-cache perplexity", "Mean KL(full || policy) per token (nats)",
         "Top-1 agreement with the full cache", "Attended tokens / full cache's"};
@@ -603,7 +629,8 @@ static void write_markdown(FILE *out, const acc_opts_t *o, const acc_data_t *d,
             fprintf(out, " ---: |");
         fputc('\n', out);
         for (int p = 0; p < ACC_N_POLICIES; p++) {
-            fprintf(out, "| %s |", kv_policy_name(sweep_policies[p]));
+            fprintf(out, "| %s%s |", kv_policy_name(sweep_policies[p]),
+                    attends_more(runs, p) ? "*" : "");
             for (int b = 0; b < ACC_N_BUDGETS; b++) {
                 const eval_sums_t *s = &runs[p * ACC_N_BUDGETS + b].sums;
                 const double n = (double)s->n;
@@ -631,7 +658,7 @@ static void write_markdown(FILE *out, const acc_opts_t *o, const acc_data_t *d,
 static void write_gnuplot(FILE *out, const char *png, const acc_opts_t *o, const acc_data_t *d,
                           const acc_run_t *runs)
 {
-    fprintf(out, "set terminal pngcairo size 1500,480 font 'sans,11'\nset output '%s'\n", png);
+    fprintf(out, "set terminal pngcairo size 1500,520 font 'sans,11'\nset output '%s'\n", png);
     fprintf(out, "$d << EOD\n");
     for (int b = 0; b < ACC_N_BUDGETS; b++) {
         fprintf(out, "%g", sweep_budgets[b]);
@@ -644,26 +671,29 @@ static void write_gnuplot(FILE *out, const char *png, const acc_opts_t *o, const
     }
     fprintf(out, "EOD\nnames = \"");
     for (int p = 0; p < ACC_N_POLICIES; p++)
-        fprintf(out, "%s%s", p ? " " : "", kv_policy_name(sweep_policies[p]));
+        fprintf(out, "%s%s%s", p ? " " : "", kv_policy_name(sweep_policies[p]),
+                attends_more(runs, p) ? "*" : "");
     fprintf(out,
             "\"\n"
-            "set multiplot layout 1,3 title 'KV-cache policies on stories260K: %d windows, "
-            "prompt %d of %d tokens, %ld scored (teacher-forced)'\n"
+            "set multiplot layout 1,3 title '%s, %s engine, clusters %d,%d: %d windows of %d "
+            "tokens, prompt %d, "
+            "%ld tokens scored teacher-forced; * attends more than the common budget "
+            "(layers left whole)'\n"
             "set xlabel 'budget R (fraction attended per step)'\n"
             "set logscale x\nset xtics (0.1, 0.2, 0.5)\nset xrange [0.085:0.6]\n"
-            "set grid\nset key top right\n"
-            "set title 'perplexity / full-cache perplexity'\nset logscale y\n"
+            "set grid\nset key top right box opaque\nset offsets 0, 0, graph 0.45, 0\n"
+            "set title 'perplexity / full-cache perplexity'\n"
             "plot for [i=1:%d] $d using 1:(column(3*i-1)) with linespoints lw 2 pt i ps 1.3 "
             "title word(names, i), 1 with lines dt 2 lc 'black' notitle\n"
-            "set title 'mean KL(full || policy), nats'\nset key off\n"
-            "plot for [i=1:%d] $d using 1:(column(3*i)) with linespoints lw 2 pt i ps 1.3 "
-            "title word(names, i)\n"
+            "set offsets 0, 0, 0, 0\nset key off\nset logscale y\n"
+            "set title 'mean KL(full || policy) per token, nats'\n"
+            "plot for [i=1:%d] $d using 1:(column(3*i)) with linespoints lw 2 pt i ps 1.3\n"
             "unset logscale y\nset title 'top-1 agreement with the full cache'\n"
-            "set key bottom right\nset yrange [*:1]\n"
-            "plot for [i=1:%d] $d using 1:(column(3*i+1)) with linespoints lw 2 pt i ps 1.3 "
-            "title word(names, i)\n"
+            "set yrange [*:1]\n"
+            "plot for [i=1:%d] $d using 1:(column(3*i+1)) with linespoints lw 2 pt i ps 1.3\n"
             "unset multiplot\n",
-            d->n_windows, o->prefill, d->n_tok, runs[0].sums.n, ACC_N_POLICIES, ACC_N_POLICIES,
+            d->model_name, o->engine, runs[0].cfg.cluster_coarse, runs[0].cfg.cluster_fine,
+            d->n_windows, d->n_tok, o->prefill, runs[0].sums.n, ACC_N_POLICIES, ACC_N_POLICIES,
             ACC_N_POLICIES);
 }
 

@@ -22,12 +22,19 @@
  *   --data PATH        tinystories_valid800.txt in data/, ../shared/data/,
  *                      $MPCLLM_SHARED/data/
  *   --prefill P        prompt tokens per window (384)
- *   --windows W        windows scored (ACC_DEFAULT_WINDOWS)
+ *   --windows W        the first W windows of the text are scored (64: 8128
+ *                      tokens, about 10 s on 2 cores with stories260K)
+ *   --threads N        scoring threads, windows split between them (one per
+ *                      online CPU); the figures do not depend on N
  *   --sweep            every policy at R = 0.1, 0.2, 0.5 (S = max(0.5, R))
  *   --out DIR          where --sweep writes its files (.)
  *   --json             one JSON object per result on stdout (keys engine,
  *                      policy, budget, ppl, ppl_full, kl, top1_agree,
- *                      scored_tokens, and more)
+ *                      scored_tokens; also static_keep, clusters,
+ *                      attended_ratio, prefill, window_tokens, windows,
+ *                      time_s (engine seconds of the policy's passes),
+ *                      tok_per_s and full_tok_per_s (per thread), wall_s,
+ *                      threads)
  * Returns 0, 2 on bad usage and 1 on a runtime error (missing files, an
  * engine not built yet), after one line on stderr. */
 int bench_accuracy_main(int argc, char **argv);
