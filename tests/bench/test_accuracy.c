@@ -357,6 +357,31 @@ static void test_bench_accuracy_json_and_exit_codes(void **state)
     assert_non_null(strstr(out, "\"policy\":\"streaming\""));
 }
 
+/* The figures, from "ppl" to before "prefill", of a JSON line. */
+static void figures(const char *json, char *out, size_t cap)
+{
+    const char *b = strstr(json, "\"ppl\":"), *e = strstr(json, "\"prefill\":");
+    assert_true(b && e && e > b && (size_t)(e - b) < cap);
+    memcpy(out, b, (size_t)(e - b));
+    out[e - b] = '\0';
+}
+
+static void test_bench_accuracy_figures_do_not_depend_on_threads(void **state)
+{
+    (void)state;
+    char out[8192], one[1024], two[1024];
+    const char *t1[] = {"--policy", "tova",      "--budget", "0.2",    "--windows",
+                        "3",        "--threads", "1",        "--json", NULL};
+    assert_int_equal(run_bench(t1, out, sizeof out), 0);
+    figures(out, one, sizeof one);
+    const char *t2[] = {"--policy", "tova",      "--budget", "0.2",    "--windows",
+                        "3",        "--threads", "2",        "--json", NULL};
+    assert_int_equal(run_bench(t2, out, sizeof out), 0);
+    figures(out, two, sizeof two);
+    assert_string_equal(one, two);
+    assert_non_null(strstr(one, "\"scored_tokens\":381,"));
+}
+
 int main(void)
 {
     const struct CMUnitTest synthetic[] = {
@@ -378,6 +403,7 @@ int main(void)
         cmocka_unit_test(test_eval_full_at_budget_one_is_the_full_cache),
         cmocka_unit_test(test_eval_budgeted_policies_lose_a_little_and_repeat),
         cmocka_unit_test(test_bench_accuracy_json_and_exit_codes),
+        cmocka_unit_test(test_bench_accuracy_figures_do_not_depend_on_threads),
     };
     return cmocka_run_group_tests_name("accuracy (stories260K)", real, NULL, NULL);
 }
