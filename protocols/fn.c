@@ -35,11 +35,11 @@ static int64_t signed_index(size_t v, int bits)
 
 #define EXP_RES  11 /* u on a 2^-11 grid */
 #define EXP_LO   9  /* low field: d in (−2^9, 2^9), DIFF */
-#define EXP_HI   10 /* high field: h in [0, 2^10), WRAP */
+#define EXP_HI   12 /* high field: h in [0, 2^12), WRAP */
 #define EXP_TAB  24 /* scale of both tables */
 #define EXP_CLIP 14.0
 
-/* The two fields of u = −x and their tables (lo: 2^10 words, hi: 2^10). */
+/* The two fields of u = −x and their tables (lo: 2^10 words, hi: 2^12). */
 static void exp_fields(lut_field_t f[2], const uint64_t *tabs[2], uint64_t *lo, uint64_t *hi,
                        int in_scale)
 {
@@ -87,7 +87,7 @@ mpc_err_t fn_exp_eval(mpc_ctx_t *ctx, uint64_t *out, const uint64_t *x, size_t n
     stats_push(&ctx->stats, "exp");
     arena_mark_t mark = arena_mark(&ctx->arena);
     const size_t tn = (size_t)1 << (EXP_LO + 1);
-    uint64_t *lo = arena_alloc(&ctx->arena, 2 * tn * sizeof *lo);
+    uint64_t *lo = arena_alloc(&ctx->arena, (tn + ((size_t)1 << EXP_HI)) * sizeof *lo);
     uint64_t *u = arena_alloc(&ctx->arena, (3 * n + 1) * sizeof *u);
     mpc_err_t e = MPC_OK;
     if (!lo || !u) {
@@ -116,7 +116,7 @@ void fn_exp_plain(uint64_t *out, const uint64_t *x, size_t n, int in_scale, int 
 {
     exp_check_scales(in_scale, out_scale);
     const size_t tn = (size_t)1 << (EXP_LO + 1);
-    uint64_t *lo = malloc(2 * tn * sizeof *lo), *u = malloc((3 * n + 1) * sizeof *u);
+    uint64_t *lo = malloc((tn + ((size_t)1 << EXP_HI)) * sizeof *lo), *u = malloc((3 * n + 1) * sizeof *u);
     MPC_ASSERT(lo && u);
     lut_field_t f[2];
     const uint64_t *tabs[2];
@@ -125,7 +125,7 @@ void fn_exp_plain(uint64_t *out, const uint64_t *x, size_t n, int in_scale, int 
     const int64_t bound = (int64_t)1 << (FN_EXP_INT_BITS + in_scale);
     for (size_t i = 0; i < n; i++) {
         int64_t s = fxp_signed(x[i]);
-        MPC_ASSERT(s <= 0 && s > -bound); /* −2^7 < x <= 0 */
+        MPC_ASSERT(s <= 0 && s > -bound); /* −2^FN_EXP_INT_BITS < x <= 0 */
         u[i] = 0 - x[i];
     }
     uint64_t *const outs[2] = {tlo, thi};

@@ -86,7 +86,7 @@ static uint64_t header_bytes(int fn)
 {
     switch (fn) {
     case FN_EXP:
-        return 3 + 16 + 8;
+        return 4 + 16 + 8; /* the opening reads bits up to in_scale + 10 */
     case FN_RECIP:
         return 15 * 5 + 4 + 16 * 16;
     case FN_RSQRT:
