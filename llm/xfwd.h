@@ -1,0 +1,93 @@
+/* llm/xfwd.h - the fixed-point transformer, run one of three ways.
+ *
+ * One forward pass, written once, runs under a backend chosen by role:
+ *   XFWD_PLAIN   the fixed-point plain engine: values in the clear, every
+ *                nonlinear step through its protocol's plaintext twin, and
+ *                truncation carries from the rounding stream of round_seed;
+ *   MPC_P0/P1    the secure engine: the same steps as two-party protocols on
+ *                additive shares (P0 holds the weights, P1 the tokens);
+ *   MPC_DEALER   the dealer: the same steps' correlation generation.
+ * Because the three walk the same code, the dealer generates exactly what
+ * the parties consume, and under the dealer's test seed the plain engine
+ * reproduces the secure engine bit for bit (DESIGN.md §6).
+ *
+ * Arithmetic (DESIGN.md §3): fixed point at scale f. Weights are P0's with
+ * one-sided masks (setup sends F = W - B once); K and V rows are fixed
+ * operands whose masks are opened once, on append. 1/sqrt(head_size) is
+ * folded into Wq; RoPE is a public linear map applied at scale 3f and undone
+ * by one truncation together with V's.
+ *
+ *     xfwd_t *x;
+ *     xfwd_new(&x, &cfg, model_or_NULL, ctx_or_NULL, role, f, round_seed, err);
+ *     xfwd_setup(x);                          // weight masks (setup phase)
+ *     xfwd_forward(x, prompt, 0, P, &next);   // prefill, batched
+ *     xfwd_forward(x, &next, P, 1, &next);    // one decode step, ...
+ *
+ * The next token is known to P1 and to the plain engine only; P0 and the
+ * dealer get -1.
+ */
+#ifndef LLM_XFWD_H
+#define LLM_XFWD_H
+
+#include <stdint.h>
+
+#include "llm/model.h"
+#include "mpc/ctx.h"
+#include "mpcache/kv.h"
+
+#define XFWD_PLAIN 3
+
+typedef struct xfwd xfwd_t;
+
+/* A run state. cfg is the public architecture; m supplies the weights and
+ * is needed by P0 and the plain engine only (NULL otherwise; borrowed, must
+ * outlive the state). ctx is the party's or dealer's context (NULL for the
+ * plain engine; borrowed). round_seed is the plain engine's rounding stream
+ * (NULL: a random one). Fails with MPC_EARG (bad sizes, frac_bits out of
+ * 12..20) or MPC_ENOMEM, with the reason in err (CHAN_ERR_BYTES). */
+mpc_err_t xfwd_new(xfwd_t **out, const model_config_t *cfg, const model_t *m, mpc_ctx_t *ctx,
+                   int role, int frac_bits, const uint8_t *round_seed, char *err) MPC_WUR;
+/* Zeroes and frees; accepts NULL. */
+void xfwd_free(xfwd_t **x);
+
+/* The one-off setup: P0 sends F = W - B for every weight matrix (phase
+ * setup); the plain engine quantises its weights. */
+mpc_err_t xfwd_setup(xfwd_t *x) MPC_WUR;
+
+/* Runs positions pos0 .. pos0+n-1 (the prompt as one batch, or one decode
+ * step) with their tokens (P1 and plain; NULL elsewhere) and leaves the
+ * greedy next token of the last position in *next (P1 and plain; -1
+ * elsewhere). Positions must continue the previous call. Fails with the
+ * protocols' errors; x->ctx->err says why. */
+mpc_err_t xfwd_forward(xfwd_t *x, const int *tokens, int pos0, int n, int *next) MPC_WUR;
+
+/* This party's share of the last logits (vocab_size, scale f), or the plain
+ * values; for tests, which add the two parties' shares. */
+const uint64_t *xfwd_logits(const xfwd_t *x);
+
+/* Attention policy of the secure and fixed engines: NULL or KV_FULL (the
+ * full cache), or KV_STREAMING (the sinks and the most recent tokens, at
+ * every decode step exactly kv_budget_tokens positions: a public choice, so
+ * no secret selection is needed). kv is copied; its prompt_len must be set.
+ * Other policies run in MPC later: MPC_EARG. */
+mpc_err_t xfwd_set_policy(xfwd_t *x, const kv_config_t *kv) MPC_WUR;
+
+/* Positions attended at the last forward call per layer, summed over KV
+ * heads (the full cache here). */
+int xfwd_attended(const xfwd_t *x, int layer);
+
+/* The layer parts whose traffic is accounted apart (the benchmarks' and the
+ * bound's breakdown): attention is everything from the new K/V rows to the
+ * heads' outputs (append, scores, softmax, p V). */
+enum { XPART_EMBED, XPART_NORM, XPART_QKV, XPART_ATTN, XPART_WO, XPART_FFN, XPART_HEAD, XPART_COUNT };
+const char *xfwd_part_name(int part);
+/* Bytes this party sent, and rounds it saw, in each part since xfwd_new. */
+uint64_t xfwd_part_bytes(const xfwd_t *x, int part);
+uint64_t xfwd_part_rounds(const xfwd_t *x, int part);
+
+/* Benchmarks only: fills every layer's cache with T positions of seeded
+ * random rows (fresh shares of values in [-1, 1)), opening their masks as
+ * an append would. Must come right after xfwd_setup. */
+mpc_err_t xfwd_fill_random(xfwd_t *x, int T, uint64_t seed) MPC_WUR;
+
+#endif
