@@ -20,8 +20,12 @@
 #include "mpc/fxp.h"
 #include "parties/cli.h"
 #include "parties/launch.h"
+#include "llm/model.h"
+#include "llm/tokenizer.h"
 #include "mpcache/kv.h"
+#include "parties/party.h"
 #include "parties/party_plain.h"
+#include "parties/printer.h"
 
 static const char *prog = "mpcllm";
 
@@ -48,9 +52,16 @@ static void usage_generate(void)
            "then ../shared/models/). stdout carries the text exactly as llama2.c's run.c\n"
            "prints it; status goes to stderr; --json prints one JSON object instead.\n"
            "\n"
+           "  --engine secure  (default) dealer, server and client as three processes on\n"
+           "                   127.0.0.1 with CurveZMQ: a private generation, but all roles\n"
+           "                   on this machine protect nothing from each other (a demo)\n"
+           "  --engine fixed   the fixed-point plain engine in this process; with --seed S\n"
+           "                   it reproduces `--engine secure --test-seed S` bit for bit\n"
            "  --engine float   the float reference (matches run.c token for token)\n"
-           "  --engine fixed   the fixed-point plain engine (not built yet)\n"
-           "  --engine secure  the two-party engine (not built yet; try `mpcllm demo`)\n"
+           "  --test-seed S    (secure) the dealer derives everything from S: tests only\n"
+           "  --seed S         (fixed) the rounding stream of test seed S\n"
+           "  --frac-bits F    fixed-point fractional bits, 12..20 (default 16)\n"
+           "  --timeout SEC    (secure) give up on a silent process after SEC seconds\n"
            "  --steps N        positions, the prompt's included (default 256)\n"
            "  --policy NAME    full (default), streaming, h2o, snapkv, tova, cake, d2o,\n"
            "                   quest, mpcache; --budget R in (0,1] (default 0.25);\n"
@@ -78,11 +89,139 @@ static double parse_ratio(const char *flag, const char *s)
     return v;
 }
 
+/* Finds the model and the tokenizer (explicit paths first). */
+static void find_files(const char **model, const char **tokenizer, char *mbuf, char *tbuf,
+                       size_t cap)
+{
+    char err[CHAN_ERR_BYTES];
+    if (!*model) {
+        if (plain_find(PLAIN_DEFAULT_MODEL, mbuf, cap, err)) cli_fail(prog, "%s", err);
+        *model = mbuf;
+    }
+    if (!*tokenizer) {
+        /* tok512.bin beside the model, else the usual places */
+        const char *slash = strrchr(*model, '/');
+        snprintf(tbuf, cap, "%.*s%s", slash ? (int)(slash - *model + 1) : 0, *model,
+                 PLAIN_DEFAULT_TOKENIZER);
+        if (access(tbuf, R_OK) != 0 && plain_find(PLAIN_DEFAULT_TOKENIZER, tbuf, cap, err))
+            cli_fail(prog, "%s", err);
+        *tokenizer = tbuf;
+    }
+}
+
+/* --engine fixed: the fixed-point plain engine in this process. */
+static int run_fixed(const char *model, const char *tokenizer, const char *prompt, int steps,
+                     int frac, const char *seed, int json)
+{
+    char mbuf[4096], tbuf[4096], err[CHAN_ERR_BYTES];
+    find_files(&model, &tokenizer, mbuf, tbuf, sizeof mbuf);
+    model_t *m = NULL;
+    tok_t *t = NULL;
+    if (model_load(&m, model, err)) cli_fail(prog, "%s", err);
+    if (tok_load(&t, tokenizer, m->cfg.vocab_size, err)) cli_fail(prog, "%s", err);
+    int *ids = malloc(tok_encode_cap(prompt) * sizeof *ids), n = 0;
+    if (!ids || tok_encode(t, prompt, 1, 0, ids, &n, err)) cli_fail(prog, "%s", err);
+    if (steps > m->cfg.seq_len) steps = m->cfg.seq_len;
+    if (n > steps) cli_fail(prog, "the prompt's %d tokens exceed --steps %d", n, steps);
+    uint8_t round_seed[16];
+    if (seed) {
+        uint8_t s16[16];
+        cli_test_seed(s16, seed);
+        prg_seed_derive(round_seed, s16, "round");
+    } else {
+        prg_seed_random(round_seed);
+    }
+    party_prog_t pg = {0};
+    party_prog_generate(&pg, &m->cfg, frac, steps, n);
+    printer_t pr;
+    if (printer_start(&pr, t, json ? NULL : stdout, ids, n)) cli_fail(prog, "out of memory");
+    double t0 = stats_now();
+    mpc_err_t e = party_generate_fixed(&pg, m, ids, round_seed, printer_on_token, &pr, err);
+    double dt = stats_now() - t0;
+    printer_end(&pr);
+    if (e) cli_fail(prog, "%s", err);
+    if (json) {
+        printf("{\"text\":");
+        printer_json_string(stdout, pr.text, pr.len);
+        printf(",\"tokens\":[");
+        for (int i = 0; i < pr.n_tokens; i++) printf("%s%d", i ? "," : "", pr.tokens[i]);
+        printf("],\"prompt_tokens\":%d,\"generated_tokens\":%d,\"engine\":\"fixed\","
+               "\"policy\":\"full\",\"budget\":1,\"online_bytes\":0,\"offline_bytes\":0,"
+               "\"setup_bytes\":0,\"rounds\":0,\"time_s\":%.6f}\n",
+               n, pr.n_tokens, dt);
+    } else {
+        fprintf(stderr, "fixed-point engine: %d tokens in %.3f s\n", steps - n + 1, dt);
+    }
+    printer_free(&pr);
+    free(ids);
+    tok_free(&t);
+    model_free(&m);
+    return CLI_OK;
+}
+
+/* --engine secure: dealer, server and client as three processes. */
+static int run_secure(const char *model, const char *tokenizer, const char *prompt, int steps,
+                      int frac, const char *test_seed, int timeout_ms, int json)
+{
+    char mbuf[4096], tbuf[4096];
+    find_files(&model, &tokenizer, mbuf, tbuf, sizeof mbuf);
+    char dir[64], err[256];
+    if (launch_keys(dir, err, sizeof err)) cli_fail(prog, "%s", err);
+    char bin[3][4096], key[3][128], keydir[3][96], tmo[32], sstr[32], fstr[16];
+    static const char *names[3] = {"mpcllm-dealer", "mpcllm-server", "mpcllm-client"};
+    static const char *roles[3] = {"dealer", "server", "client"};
+    for (int i = 0; i < 3; i++) {
+        launch_sibling(bin[i], sizeof bin[i], names[i]);
+        snprintf(keydir[i], sizeof keydir[i], "%s/%s", dir, roles[i]);
+        snprintf(key[i], sizeof key[i], "%s/%s/public.key", dir, roles[i]);
+    }
+    snprintf(tmo, sizeof tmo, "%g", timeout_ms / 1000.0);
+    snprintf(sstr, sizeof sstr, "%d", steps);
+    snprintf(fstr, sizeof fstr, "%d", frac);
+    char dealer_ep[256], server_ep[256];
+    char *dargv[16] = {bin[0], "--listen", "tcp://127.0.0.1:*", "--keys", keydir[0],
+                       "--sessions", "1", "--timeout", tmo};
+    if (test_seed) {
+        dargv[9] = "--test-seed";
+        dargv[10] = (char *)test_seed;
+    }
+    int rc = CLI_FAIL;
+    pid_t server = -1, dealer = launch_ready(dargv, dealer_ep, sizeof dealer_ep, timeout_ms, err,
+                                             sizeof err);
+    if (dealer < 0) {
+        fprintf(stderr, "%s: dealer: %s\n", prog, err);
+        goto out;
+    }
+    char *sargv[] = {bin[1], "--listen", "tcp://127.0.0.1:*", "--keys", keydir[1],
+                     "--dealer", dealer_ep, "--dealer-key", key[0], "--sessions", "1",
+                     "--timeout", tmo, "--model", (char *)model, NULL};
+    server = launch_ready(sargv, server_ep, sizeof server_ep, timeout_ms, err, sizeof err);
+    if (server < 0) {
+        fprintf(stderr, "%s: server: %s\n", prog, err);
+        goto out;
+    }
+    if (!json)
+        fprintf(stderr, "%s: dealer, server and client as three processes on this machine "
+                        "(a demonstration: nothing is private between them)\n", prog);
+    char *cargv[] = {bin[2], "--server", server_ep, "--server-key", key[1], "--dealer",
+                     dealer_ep, "--dealer-key", key[0], "--keys", keydir[2], "--prompt",
+                     (char *)prompt, "--steps", sstr, "--tokenizer", (char *)tokenizer,
+                     "--frac-bits", fstr, "--timeout", tmo, json ? "--json" : NULL, NULL};
+    pid_t client = launch_spawn(cargv);
+    rc = client < 0 ? CLI_FAIL : launch_wait(client, 24 * 3600 * 1000);
+    if (rc) fprintf(stderr, "%s: the client failed (exit %d)\n", prog, rc);
+out:
+    if (server > 0 && launch_wait(server, 5000) != 0 && rc == 0) rc = CLI_FAIL;
+    if (dealer > 0 && launch_wait(dealer, 5000) != 0 && rc == 0) rc = CLI_FAIL;
+    launch_keys_remove(dir);
+    return rc ? CLI_FAIL : CLI_OK;
+}
+
 static int cmd_generate(int argc, char **argv)
 {
     const char *model = NULL, *tokenizer = NULL, *prompt = "", *engine = "secure",
-               *policy = "full";
-    int steps = 256, json = 0;
+               *policy = "full", *test_seed = NULL, *seed = NULL;
+    int steps = 256, json = 0, frac = FXP_FRAC_BITS_DEFAULT, timeout_ms = 120000;
     double budget = 0.25, keep = 0.5;
     unsigned clusters[2] = {32, 16};
     static const struct option opts[] = {
@@ -119,11 +258,15 @@ static int cmd_generate(int argc, char **argv)
             clusters[1] = b;
             break;
         }
-        case 'f': cli_u64(prog, "--frac-bits", optarg, FXP_FRAC_BITS_MIN, FXP_FRAC_BITS_MAX); break;
-        case 'p': cli_u64(prog, "--pad-to", optarg, 1, 1 << 20); break;
-        case 's': cli_u64(prog, "--seed", optarg, 0, UINT64_MAX); break;
-        case 't': cli_timeout_ms(prog, optarg); break;
-        case 'E': case 'L': case 'T': break;
+        case 'f': frac = (int)cli_u64(prog, "--frac-bits", optarg, FXP_FRAC_BITS_MIN, FXP_FRAC_BITS_MAX); break;
+        case 'p':
+            cli_u64(prog, "--pad-to", optarg, 1, 1 << 20);
+            cli_fail(prog, "--pad-to is not built yet");
+        case 's': seed = optarg; break;
+        case 't': timeout_ms = cli_timeout_ms(prog, optarg); break;
+        case 'E': cli_fail(prog, "--early-stop is not built yet: the loop runs every step");
+        case 'L': cli_fail(prog, "--reveal-logits is not built yet");
+        case 'T': test_seed = optarg; break;
         case 'j': json = 1; break;
         case 'h': usage_generate(); return CLI_OK;
         default: cli_usage_error(prog, "unknown or incomplete option '%s'", argv[optind - 1]);
@@ -142,10 +285,12 @@ static int cmd_generate(int argc, char **argv)
         cli_usage_error(prog, "mpcache needs --budget R <= --static-keep S (got %g > %g)", budget, keep);
     if (strcmp(engine, "float") && strcmp(engine, "fixed") && strcmp(engine, "secure"))
         cli_usage_error(prog, "--engine is secure, fixed or float, not '%s'", engine);
-    if (strcmp(engine, "float"))
-        cli_fail(prog, "--engine %s is not built yet: the fixed-point and secure transformer "
-                       "engines come next; run --engine float, or `mpcllm demo` for a private "
-                       "product across three processes", engine);
+    if (strcmp(engine, "float") && kv.policy != KV_FULL)
+        cli_fail(prog, "--policy %s runs on --engine float so far; the secure and fixed engines "
+                       "attend the full cache", policy);
+    if (!strcmp(engine, "secure"))
+        return run_secure(model, tokenizer, prompt, steps, frac, test_seed, timeout_ms, json);
+    if (!strcmp(engine, "fixed")) return run_fixed(model, tokenizer, prompt, steps, frac, seed, json);
     plain_opts_t o = {.model_path = model, .tokenizer_path = tokenizer, .prompt = prompt,
                       .steps = steps, .out = json ? NULL : stdout,
                       .kv = kv.policy == KV_FULL ? NULL : &kv};

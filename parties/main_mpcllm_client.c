@@ -12,11 +12,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kernels/ring.h"
+#include "llm/tokenizer.h"
 #include "mpc/fxp.h"
 #include "parties/cli.h"
 #include "parties/party.h"
+#include "parties/party_plain.h"
+#include "parties/printer.h"
 
 #define HELLO_TAG CHAN_TAG('H', 'E', 'L', 'O')
 
@@ -27,9 +31,17 @@ static void usage(void)
     printf("usage: mpcllm-client --server EP --server-key FILE --dealer EP --dealer-key FILE\n"
            "                     --keys DIR [options]\n"
            "\n"
-           "Runs a private computation with a server; only this client learns the result.\n"
-           "The secure transformer is not built yet: sessions run the private product of\n"
-           "the client's secret vector and the server's secret d x d matrix.\n"
+           "Private greedy generation with a server that holds the model: the prompt and\n"
+           "the text stay with this client, the weights with the server. stdout carries\n"
+           "the text as llama2.c's run.c prints it; status goes to stderr.\n"
+           "\n"
+           "  --prompt TEXT       the prompt (default empty)\n"
+           "  --steps N           positions, the prompt's included (default 256, at most the\n"
+           "                      model's context); the loop always runs them all\n"
+           "  --tokenizer PATH    the model's tokenizer (default tok512.bin: models/ here,\n"
+           "                      then ../shared/models/)\n"
+           "  --demo              instead, the private product of a secret vector and the\n"
+           "                      server's secret d x d matrix (the options below)\n"
            "\n"
            "  --server EP         the server's endpoint\n"
            "  --server-key FILE   the server's public key, pinned\n"
@@ -50,8 +62,9 @@ static void usage(void)
 int main(int argc, char **argv)
 {
     const char *server = NULL, *server_key = NULL, *dealer = NULL, *dealer_key = NULL,
-               *keys = NULL;
-    int plaintext = 0, json = 0, timeout_ms = 30000, have_seed = 0, verify = 0;
+               *keys = NULL, *prompt = "", *tokenizer = NULL;
+    int plaintext = 0, json = 0, timeout_ms = 30000, have_seed = 0, verify = 0, demo = 0;
+    int steps = 256;
     uint64_t d = 768, frac = FXP_FRAC_BITS_DEFAULT, demo_seed = 0, verify_seed = 0;
     static const struct option opts[] = {
         {"server", required_argument, 0, 's'},     {"server-key", required_argument, 0, 'S'},
@@ -61,6 +74,7 @@ int main(int argc, char **argv)
         {"frac-bits", required_argument, 0, 'f'},  {"timeout", required_argument, 0, 't'},
         {"json", no_argument, 0, 'j'},             {"plaintext", no_argument, 0, 'p'},
         {"prompt", required_argument, 0, 'P'},     {"steps", required_argument, 0, 'N'},
+        {"tokenizer", required_argument, 0, 'z'},  {"demo", no_argument, 0, 'M'},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
     int c;
     opterr = 0;
@@ -71,17 +85,17 @@ int main(int argc, char **argv)
         case 'd': dealer = optarg; break;
         case 'D': dealer_key = optarg; break;
         case 'k': keys = optarg; break;
-        case 'n': d = cli_u64(prog, "--d", optarg, 1, 8192); break;
-        case 'e': demo_seed = cli_u64(prog, "--demo-seed", optarg, 0, UINT64_MAX); have_seed = 1; break;
+        case 'n': d = cli_u64(prog, "--d", optarg, 1, 8192); demo = 1; break;
+        case 'e': demo_seed = cli_u64(prog, "--demo-seed", optarg, 0, UINT64_MAX); have_seed = 1; demo = 1; break;
         case 'V': verify_seed = cli_u64(prog, "--verify-seed", optarg, 0, UINT64_MAX); verify = 1; break;
         case 'f': frac = cli_u64(prog, "--frac-bits", optarg, FXP_FRAC_BITS_MIN, FXP_FRAC_BITS_MAX); break;
         case 't': timeout_ms = cli_timeout_ms(prog, optarg); break;
         case 'j': json = 1; break;
         case 'p': plaintext = 1; break;
-        case 'P':
-        case 'N':
-            cli_fail(prog, "private generation (--prompt, --steps) is not built yet; this client "
-                           "runs the private matrix-vector demo");
+        case 'P': prompt = optarg; break;
+        case 'N': steps = (int)cli_u64(prog, "--steps", optarg, 1, 1 << 20); break;
+        case 'z': tokenizer = optarg; break;
+        case 'M': demo = 1; break;
         case 'h': usage(); return CLI_OK;
         default: cli_usage_error(prog, "unknown or incomplete option '%s'", argv[optind - 1]);
         }
@@ -109,7 +123,21 @@ int main(int argc, char **argv)
     memcpy(h.magic, PARTY_MAGIC, 8);
     randombytes_buf(h.nonce, sizeof h.nonce);
     memcpy(h.pk, self.public_key, 32);
-    h.prog = (party_prog_t){PROG_MATVEC, (uint32_t)frac, (uint32_t)d, 0};
+    tok_t *tok = NULL;
+    int *ids = NULL, n_ids = 0;
+    if (demo) {
+        h.prog.kind = PROG_MATVEC;
+        h.prog.frac_bits = (uint32_t)frac;
+        h.prog.d = (uint32_t)d;
+    } else {
+        /* the prompt's length follows once the server has named its model */
+        party_prog_generate(&h.prog, NULL, (int)frac, steps, 0);
+    }
+    char tpath[4096], terr[CHAN_ERR_BYTES];
+    if (!demo && !tokenizer) {
+        if (plain_find(PLAIN_DEFAULT_TOKENIZER, tpath, sizeof tpath, terr)) cli_fail(prog, "%s", terr);
+        tokenizer = tpath;
+    }
     char err[NET_ERR_BYTES];
     chan_t *peer = net_dial(net, server, &self, &h, sizeof h, err);
     if (!peer) cli_fail(prog, "server %s: %s", server, err);
@@ -123,6 +151,24 @@ int main(int argc, char **argv)
     if (reply.status) cli_fail(prog, "server refused: %s", reply.msg);
     if (!plaintext && sodium_memcmp(reply.pk, self.server_key, 32) != 0)
         cli_fail(prog, "server announced another key than the one pinned");
+    if (!demo) {
+        /* The tokenizer must fit the server's model, whose vocabulary only
+         * now is known; then the prompt's length (public) goes to the server. */
+        if (tok_load(&tok, tokenizer, reply.prog.cfg[5], terr))
+            cli_fail(prog, "tokenizer %s does not fit the server's model (vocabulary %d): %s",
+                     tokenizer, reply.prog.cfg[5], terr);
+        ids = malloc(tok_encode_cap(prompt) * sizeof *ids);
+        if (!ids || tok_encode(tok, prompt, 1, 0, ids, &n_ids, terr)) cli_fail(prog, "%s", terr);
+        if (n_ids > reply.prog.cfg[6])
+            cli_fail(prog, "the prompt's %d tokens do not fit the model's context of %d", n_ids,
+                     reply.prog.cfg[6]);
+        if (steps > reply.prog.cfg[6])
+            cli_fail(prog, "--steps %d is longer than the model's context of %d", steps,
+                     reply.prog.cfg[6]);
+        if (steps < n_ids)
+            cli_fail(prog, "--steps %d is shorter than the prompt's %d tokens", steps, n_ids);
+        reply.prog.n_prompt = (uint32_t)n_ids;
+    }
 
     party_dealer_hello_t dh = {0};
     memcpy(dh.magic, PARTY_MAGIC, 8);
@@ -131,9 +177,14 @@ int main(int argc, char **argv)
     memcpy(dh.nonce[1], h.nonce, 32);
     memcpy(dh.pk[0], reply.pk, 32);
     memcpy(dh.pk[1], h.pk, 32);
-    dh.prog = h.prog;
+    dh.prog = reply.prog; /* the server filled in its model's architecture */
     party_sid(dh.sid, &dh);
     memcpy(peer->session, dh.sid, CHAN_SESSION_BYTES);
+    if (!demo) {
+        uint32_t plen = (uint32_t)n_ids;
+        if (chan_send(peer, PARTY_PLEN_TAG, 0, &plen, sizeof plen) != MPC_OK)
+            cli_fail(prog, "server %s: %s", server, peer->err);
+    }
 
     mpc_ctx_t ctx;
     if (mpc_ctx_init(&ctx, MPC_P1, (int)frac) != MPC_OK) cli_fail(prog, "out of memory");
@@ -141,13 +192,60 @@ int main(int argc, char **argv)
     chan_t *dchan = NULL;
     party_net_t pn = {net, self, dealer, {0}, timeout_ms};
     memcpy(pn.dealer_key, dkey, sizeof dkey);
+    party_report_t rep = {0};
+    mpc_err_t e = party_join_dealer(&ctx, &pn, &dh, &dchan);
+    if (!demo) {
+        printer_t pr;
+        if (printer_start(&pr, tok, json ? NULL : stdout, ids, n_ids)) cli_fail(prog, "out of memory");
+        if (!json && isatty(2))
+            fprintf(stderr, "%s: private generation, %d prompt tokens, %d steps\n", prog, n_ids, steps);
+        if (!e) e = party_generate(&ctx, &dh.prog, NULL, ids, printer_on_token, &pr);
+        printer_end(&pr);
+        if (!e) e = mpc_corr_finish(&ctx);
+        if (!e) e = party_exchange_report(&ctx, &rep);
+        net_opts_wipe(&pn.self);
+        net_opts_wipe(&self);
+        if (e) cli_fail(prog, "%s: %s", mpc_err_str(e), ctx.err);
+        int gen = steps - n_ids + 1;
+        if (json) {
+            printf("{\"text\":");
+            printer_json_string(stdout, pr.text, pr.len);
+            printf(",\"tokens\":[");
+            for (int i = 0; i < pr.n_tokens; i++) printf("%s%d", i ? "," : "", pr.tokens[i]);
+            printf("],\"prompt_tokens\":%d,\"generated_tokens\":%d,\"engine\":\"secure\","
+                   "\"policy\":\"full\",\"budget\":1,\"online_bytes\":%llu,\"offline_bytes\":%llu,"
+                   "\"setup_bytes\":%llu,\"rounds\":%llu,\"setup_s\":%.6f,\"prefill_s\":%.6f,"
+                   "\"decode_s_per_token\":%.6f,\"steps_run\":%d,\"attended_tokens\":[",
+                   n_ids, pr.n_tokens, (unsigned long long)rep.online_bytes,
+                   (unsigned long long)rep.offline_bytes, (unsigned long long)rep.setup_bytes,
+                   (unsigned long long)rep.rounds, rep.setup_s, rep.prefill_s,
+                   gen > 1 ? rep.decode_s / (gen - 1) : 0.0, gen);
+            /* the full cache: every layer attends all T positions of each KV head */
+            for (int pos = n_ids; pos < steps; pos++)
+                printf("%s%d", pos > n_ids ? "," : "", (pos + 1) * dh.prog.cfg[4]);
+            printf("]}\n");
+        } else {
+            fprintf(stderr,
+                    "%s: %d tokens; setup %.3f s (%llu B); prefill %.3f s; decode %.4f s/token; "
+                    "online %llu B both ways, %llu rounds; offline %llu B\n",
+                    prog, gen, rep.setup_s, (unsigned long long)rep.setup_bytes, rep.prefill_s,
+                    gen > 1 ? rep.decode_s / (gen - 1) : 0.0, (unsigned long long)rep.online_bytes,
+                    (unsigned long long)rep.rounds, (unsigned long long)rep.offline_bytes);
+        }
+        printer_free(&pr);
+        free(ids);
+        tok_free(&tok);
+        mpc_ctx_destroy(&ctx);
+        chan_free(&dchan);
+        chan_free(&peer);
+        net_free(&net);
+        return CLI_OK;
+    }
     uint64_t *x = malloc(d * 8), *y = malloc(d * 8);
     if (!x || !y) cli_fail(prog, "out of memory");
     demo_vector(x, (uint32_t)d, (int)frac, demo_seed);
-    party_report_t rep = {0};
     if (!json) fprintf(stderr, "%s: private product 1x%llu . %llux%llu ...\n", prog,
                        (unsigned long long)d, (unsigned long long)d, (unsigned long long)d);
-    mpc_err_t e = party_join_dealer(&ctx, &pn, &dh, &dchan);
     if (!e) e = demo_matvec(&ctx, &h.prog, NULL, x, y);
     if (!e) e = mpc_corr_finish(&ctx);
     if (!e) e = party_exchange_report(&ctx, &rep);

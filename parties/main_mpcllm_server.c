@@ -37,8 +37,8 @@ static void usage(void)
            "  --dealer EP        the dealer's endpoint\n"
            "  --dealer-key FILE  the dealer's public key, pinned\n"
            "  --allow DIR        admit only client public keys found in DIR (ZAP allow-list)\n"
-           "  --model PATH       the model to serve (the secure transformer is not built yet;\n"
-           "                     sessions run the private matrix-vector demo)\n"
+           "  --model PATH       the llama2.c checkpoint to serve privately (without it, only\n"
+           "                     the matrix-vector demo is served)\n"
            "  --demo-seed N      seed of the server's secret demo matrix (default: random)\n"
            "  --timeout SEC      give up on a silent peer after SEC seconds (default 30)\n"
            "  --sessions N       exit after N sessions (default: serve forever)\n"
@@ -55,6 +55,8 @@ typedef struct server_cfg {
     uint8_t dealer_key[NET_KEY_BYTES];
     int timeout_ms, verbose;
     uint64_t demo_seed;
+    model_t *model; /* NULL: the demo only; shared read-only by sessions */
+    uint8_t model_hash[32];
     pthread_mutex_t lock;
     int running;
 } server_cfg_t;
@@ -74,14 +76,29 @@ static mpc_err_t run_session(mpc_ctx_t *ctx, session_job_t *job, chan_t **dealer
     randombytes_buf(reply.nonce, sizeof reply.nonce);
     memcpy(reply.pk, cfg->self.public_key, 32);
     reply.prog = *pg;
-    int ok = memcmp(job->hello.magic, PARTY_MAGIC, 8) == 0 && pg->kind == PROG_MATVEC &&
-             pg->d >= 1 && pg->d <= 8192 && pg->frac_bits >= FXP_FRAC_BITS_MIN &&
-             pg->frac_bits <= FXP_FRAC_BITS_MAX;
+    int ok = memcmp(job->hello.magic, PARTY_MAGIC, 8) == 0 &&
+             pg->frac_bits >= FXP_FRAC_BITS_MIN && pg->frac_bits <= FXP_FRAC_BITS_MAX;
     if (!ok) {
-        reply.status = MPC_EARG;
-        snprintf(reply.msg, sizeof reply.msg,
-                 "unsupported program (this server runs the matvec demo, d <= 8192)");
+        snprintf(reply.msg, sizeof reply.msg, "malformed hello or fractional bits out of range");
+    } else if (pg->kind == PROG_MATVEC) {
+        ok = pg->d >= 1 && pg->d <= 8192;
+        if (!ok) snprintf(reply.msg, sizeof reply.msg, "the matvec demo takes d <= 8192");
+    } else if (pg->kind == PROG_GENERATE) {
+        ok = cfg->model != NULL;
+        if (!ok) snprintf(reply.msg, sizeof reply.msg, "this server has no model (start it with --model)");
+        else if (pg->steps < 1 || (int)pg->steps > cfg->model->cfg.seq_len) {
+            ok = 0;
+            snprintf(reply.msg, sizeof reply.msg, "--steps %u does not fit the model's context of %d",
+                     pg->steps, cfg->model->cfg.seq_len);
+        } else {
+            party_prog_generate(&reply.prog, &cfg->model->cfg, (int)pg->frac_bits, (int)pg->steps, 0);
+            memcpy(reply.prog.model_hash, cfg->model_hash, 32);
+        }
+    } else {
+        ok = 0;
+        snprintf(reply.msg, sizeof reply.msg, "unknown program %u", pg->kind);
     }
+    if (!ok) reply.status = MPC_EARG;
     mpc_err_t e = chan_send(job->client, HELLO_TAG, 0, &reply, sizeof reply);
     if (e) return mpc_fail(ctx, e, "client: %s", job->client->err);
     if (!ok) return mpc_fail(ctx, MPC_EARG, "%s", reply.msg);
@@ -93,21 +110,38 @@ static mpc_err_t run_session(mpc_ctx_t *ctx, session_job_t *job, chan_t **dealer
     memcpy(dh.nonce[1], job->hello.nonce, 32);
     memcpy(dh.pk[0], reply.pk, 32);
     memcpy(dh.pk[1], job->hello.pk, 32);
-    dh.prog = *pg;
+    dh.prog = reply.prog;
     party_sid(dh.sid, &dh);
     memcpy(job->client->session, dh.sid, CHAN_SESSION_BYTES);
+    if (pg->kind == PROG_GENERATE) {
+        /* the client's prompt length (public), once it knows the vocabulary */
+        uint32_t plen = 0;
+        size_t len = 0;
+        uint64_t depth;
+        e = chan_recv(job->client, PARTY_PLEN_TAG, &depth, &plen, sizeof plen, &len);
+        if (e) return mpc_fail(ctx, e, "client: %s", job->client->err);
+        if (len != sizeof plen || plen < 1 || plen > dh.prog.steps)
+            return mpc_fail(ctx, MPC_EFORMAT, "client sent a bad prompt length");
+        dh.prog.n_prompt = plen;
+    }
     party_net_t pn = {cfg->net, cfg->self, cfg->dealer_ep, {0}, cfg->timeout_ms};
     memcpy(pn.dealer_key, cfg->dealer_key, NET_KEY_BYTES);
     e = party_join_dealer(ctx, &pn, &dh, dealer);
     net_opts_wipe(&pn.self);
     if (e) return e;
 
-    uint64_t *W = malloc((size_t)pg->d * pg->d * sizeof *W);
-    if (!W) return mpc_fail(ctx, MPC_ENOMEM, "out of memory for the %u x %u matrix", pg->d, pg->d);
-    demo_matrix(W, pg->d, (int)pg->frac_bits, cfg->demo_seed);
-    e = demo_matvec(ctx, pg, W, NULL, NULL);
-    sodium_memzero(W, (size_t)pg->d * pg->d * sizeof *W);
-    free(W);
+    if (pg->kind == PROG_GENERATE) {
+        if (cfg->verbose) fprintf(stderr, "%s: generation, %u prompt tokens, %u steps\n", prog,
+                                  dh.prog.n_prompt, dh.prog.steps);
+        e = party_generate(ctx, &dh.prog, cfg->model, NULL, NULL, NULL);
+    } else {
+        uint64_t *W = malloc((size_t)pg->d * pg->d * sizeof *W);
+        if (!W) return mpc_fail(ctx, MPC_ENOMEM, "out of memory for the %u x %u matrix", pg->d, pg->d);
+        demo_matrix(W, pg->d, (int)pg->frac_bits, cfg->demo_seed);
+        e = demo_matvec(ctx, pg, W, NULL, NULL);
+        sodium_memzero(W, (size_t)pg->d * pg->d * sizeof *W);
+        free(W);
+    }
     if (!e) e = mpc_corr_finish(ctx);
     if (!e) e = party_exchange_report(ctx, NULL);
     return e;
@@ -143,7 +177,7 @@ static void *session_main(void *arg)
 int main(int argc, char **argv)
 {
     static server_cfg_t cfg = {.timeout_ms = 30000, .lock = PTHREAD_MUTEX_INITIALIZER};
-    const char *listen = NULL, *keys = NULL, *allow = NULL, *dealer_key = NULL;
+    const char *listen = NULL, *keys = NULL, *allow = NULL, *dealer_key = NULL, *model_path = NULL;
     int plaintext = 0, ready_fd = -1, have_seed = 0;
     uint64_t max_sessions = 0;
     static const struct option opts[] = {
@@ -163,7 +197,7 @@ int main(int argc, char **argv)
         case 'd': cfg.dealer_ep = optarg; break;
         case 'K': dealer_key = optarg; break;
         case 'a': allow = optarg; break;
-        case 'm': break; /* accepted; the demo does not read a model */
+        case 'm': model_path = optarg; break;
         case 'S': cfg.demo_seed = cli_u64(prog, "--demo-seed", optarg, 0, UINT64_MAX); have_seed = 1; break;
         case 't': cfg.timeout_ms = cli_timeout_ms(prog, optarg); break;
         case 'n': max_sessions = cli_u64(prog, "--sessions", optarg, 1, UINT32_MAX); break;
@@ -181,6 +215,11 @@ int main(int argc, char **argv)
         cli_usage_error(prog, "--keys and --dealer-key are required (or --plaintext)");
     if (!have_seed) randombytes_buf(&cfg.demo_seed, sizeof cfg.demo_seed);
 
+    if (model_path) {
+        char err[CHAN_ERR_BYTES];
+        if (model_load(&cfg.model, model_path, err)) cli_fail(prog, "%s", err);
+        if (party_file_hash(model_path, cfg.model_hash)) cli_fail(prog, "cannot hash %s", model_path);
+    }
     volatile int *stop = cli_stop_flag();
     net_opts_default(&cfg.self);
     cfg.self.curve = !plaintext;
@@ -228,5 +267,6 @@ int main(int argc, char **argv)
     net_listener_free(&l);
     net_free(&cfg.net);
     net_opts_wipe(&cfg.self);
+    model_free(&cfg.model);
     return CLI_OK;
 }

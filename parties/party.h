@@ -20,19 +20,26 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "llm/model.h"
 #include "mpc/ctx.h"
 #include "net/net.h"
 
 #define PARTY_MAGIC "MPCLLM01"
 
-enum { PROG_MATVEC = 1 };
+enum { PROG_MATVEC = 1, PROG_GENERATE = 2 };
 
-/* The public description of a session's computation. */
+/* The public description of a session's computation: everything here is
+ * known to all three roles and fixes every message size. */
 typedef struct party_prog {
-    uint32_t kind;      /* PROG_MATVEC */
+    uint32_t kind;      /* PROG_MATVEC or PROG_GENERATE */
     uint32_t frac_bits; /* fixed-point scale */
     uint32_t d;         /* PROG_MATVEC: x (1 x d) times W (d x d) */
+    uint32_t steps;     /* PROG_GENERATE: positions, the prompt's included */
+    uint32_t n_prompt;  /* PROG_GENERATE: the prompt's tokens, BOS included */
     uint32_t reserved;
+    int32_t cfg[7];     /* PROG_GENERATE: dim, hidden, layers, heads, kv heads, vocab, seq_len
+                           (the server fills them in its reply) */
+    uint8_t model_hash[32]; /* PROG_GENERATE: SHA-256 of the server's checkpoint */
 } party_prog_t;
 
 /* Client -> server, and server -> client. */
@@ -68,6 +75,7 @@ typedef struct party_seed_msg {
 
 #define PARTY_SEED_TAG CHAN_TAG('S', 'E', 'E', 'D')
 #define PARTY_STAT_TAG CHAN_TAG('S', 'T', 'A', 'T')
+#define PARTY_PLEN_TAG CHAN_TAG('P', 'L', 'E', 'N') /* client -> server: the prompt's tokens */
 
 /* sid = BLAKE2b-128(nonce0 || nonce1 || pk0 || pk1) of a dealer hello. */
 void party_sid(uint8_t sid[CHAN_SESSION_BYTES], const party_dealer_hello_t *h);
@@ -109,10 +117,38 @@ void demo_vector(uint64_t *x, uint32_t d, int f, uint64_t seed);
 mpc_err_t demo_matvec(mpc_ctx_t *ctx, const party_prog_t *prog, const uint64_t *W,
                       const uint64_t *x, uint64_t *y) MPC_WUR;
 
+/* --- private generation ------------------------------------------------- */
+
+/* Called at P1 with each generated token, in order (all steps, BOS
+ * included: printing stops at BOS, the loop does not). */
+typedef void (*party_token_fn)(void *arg, int token);
+
+/* The generation program of all three roles (DESIGN.md §6): setup (weight
+ * masks), the prompt as one batch, then steps - n_prompt + 1 greedy tokens,
+ * one decode step each. P0 passes the model, P1 the prompt's tokens and
+ * on_token; the dealer neither. Phases: setup, prefill, decode. */
+mpc_err_t party_generate(mpc_ctx_t *ctx, const party_prog_t *prog, const model_t *model,
+                         const int *prompt, party_token_fn on_token, void *arg) MPC_WUR;
+
+/* The same loop on the fixed-point plain engine, in this process (not
+ * private): the truncation carries come from round_seed, so with the
+ * dealer's test seed it reproduces party_generate bit for bit. */
+mpc_err_t party_generate_fixed(const party_prog_t *prog, const model_t *model, const int *prompt,
+                               const uint8_t round_seed[PRG_SEED_BYTES], party_token_fn on_token,
+                               void *arg, char *err) MPC_WUR;
+
+/* SHA-256 of a file (the model's identity). Returns 0, or -1 when it
+ * cannot be read. */
+int party_file_hash(const char *path, uint8_t out[32]);
+
+/* The public program of a generation on model m. */
+void party_prog_generate(party_prog_t *prog, const model_config_t *cfg, int frac_bits, int steps,
+                         int n_prompt);
+
 /* The run's traffic as the client reports it (both parties' counters). */
 typedef struct party_report {
     uint64_t online_bytes, offline_bytes, setup_bytes, rounds;
-    double setup_s, online_s;
+    double setup_s, online_s, prefill_s, decode_s;
 } party_report_t;
 
 /* P0 sends its totals to P1; P1 combines them with its own into *rep. */

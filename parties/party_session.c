@@ -51,6 +51,7 @@ static mpc_err_t deal_program(mpc_ctx_t *ctx, const party_prog_t *prog)
 {
     switch (prog->kind) {
     case PROG_MATVEC: return demo_matvec(ctx, prog, NULL, NULL, NULL);
+    case PROG_GENERATE: return party_generate(ctx, prog, NULL, NULL, NULL, NULL);
     }
     return mpc_fail(ctx, MPC_EARG, "unknown program kind %u", prog->kind);
 }
@@ -98,15 +99,22 @@ mpc_err_t party_deal_session(mpc_ctx_t *ctx, chan_t *to[2], const party_dealer_h
 /* The report message: P0's own counters. */
 typedef struct report_msg {
     uint64_t sent, offline, setup_sent, depth;
-    double setup_s, online_s;
+    double setup_s, online_s, prefill_s, decode_s;
 } report_msg_t;
 
 mpc_err_t party_exchange_report(mpc_ctx_t *ctx, party_report_t *rep)
 {
+    stats_tick(&ctx->stats);
     stats_row_t all = stats_total(&ctx->stats, -1), setup = stats_total(&ctx->stats, PHASE_SETUP);
     double online_s = all.time_s - setup.time_s;
-    report_msg_t mine = {all.bytes_sent - setup.bytes_sent, all.offline_bytes, setup.bytes_sent,
-                         ctx->depth, setup.time_s, online_s};
+    report_msg_t mine = {all.bytes_sent - setup.bytes_sent,
+                         all.offline_bytes,
+                         setup.bytes_sent,
+                         ctx->depth,
+                         setup.time_s,
+                         online_s,
+                         stats_total(&ctx->stats, PHASE_PREFILL).time_s,
+                         stats_total(&ctx->stats, PHASE_DECODE).time_s};
     /* The report is bookkeeping, not protocol traffic: it is sent on the
      * channel directly so that it does not count itself. */
     if (ctx->party == MPC_P0) {
@@ -125,5 +133,7 @@ mpc_err_t party_exchange_report(mpc_ctx_t *ctx, party_report_t *rep)
     rep->rounds = mine.depth > theirs.depth ? mine.depth : theirs.depth;
     rep->setup_s = mine.setup_s > theirs.setup_s ? mine.setup_s : theirs.setup_s;
     rep->online_s = mine.online_s > theirs.online_s ? mine.online_s : theirs.online_s;
+    rep->prefill_s = mine.prefill_s > theirs.prefill_s ? mine.prefill_s : theirs.prefill_s;
+    rep->decode_s = mine.decode_s > theirs.decode_s ? mine.decode_s : theirs.decode_s;
     return MPC_OK;
 }
