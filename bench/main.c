@@ -5,6 +5,7 @@
 
 #include "bench/bench_accuracy.h"
 #include "bench/bench_kernels.h"
+#include "bench/bench_model.h"
 #include "bench/bench_op.h"
 
 static void usage(FILE *out)
@@ -39,11 +40,8 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "op")) return bench_op_main(argc - 1, argv + 1);
     if (!strcmp(argv[1], "kernels")) return bench_kernels_main(argc - 1, argv + 1);
     if (!strcmp(argv[1], "accuracy")) return bench_accuracy_main(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "decode") || !strcmp(argv[1], "prefill")) {
-        fprintf(stderr, "mpcllm-bench: '%s' needs the transformer engines, not built yet\n",
-                argv[1]);
-        return 1;
-    }
+    if (!strcmp(argv[1], "decode")) return bench_decode_main(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "prefill")) return bench_prefill_main(argc - 1, argv + 1);
     fprintf(stderr, "mpcllm-bench: unknown command '%s' (see mpcllm-bench --help)\n", argv[1]);
     return 2;
 }

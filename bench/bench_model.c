@@ -1,0 +1,325 @@
+/* bench/bench_model.c - decode and prefill benchmarks of the secure engine. */
+#include "bench/bench_model.h"
+
+#include <getopt.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "llm/model.h"
+#include "llm/xfwd.h"
+#include "mpc/ctx.h"
+#include "mpc/fxp.h"
+#include "net/net.h"
+#include "parties/party_plain.h"
+
+#define LAN_BPS (1e9 / 8)
+#define LAN_RTT 0.5e-3
+#define WAN_BPS (100e6 / 8)
+#define WAN_RTT 40e-3
+
+typedef struct job {
+    int prefill; /* 1: prefill of T tokens; 0: one decode step at T */
+    int T;
+    const model_config_t *cfg;
+    const model_t *m;
+    int *tokens; /* prefill prompt (P1) */
+    double start[2], end[2];
+    uint64_t part_bytes[2][XPART_COUNT], part_rounds[2][XPART_COUNT];
+} job_t;
+
+typedef struct role {
+    mpc_ctx_t ctx;
+    job_t *job;
+    mpc_err_t err;
+} role_t;
+
+static void *role_main(void *arg)
+{
+    role_t *r = arg;
+    mpc_ctx_t *ctx = &r->ctx;
+    job_t *j = r->job;
+    int p = ctx->party;
+    xfwd_t *x = NULL;
+    char err[CHAN_ERR_BYTES];
+    r->err = xfwd_new(&x, j->cfg, p == MPC_P0 ? j->m : NULL, ctx, p, FXP_FRAC_BITS_DEFAULT, NULL,
+                      err);
+    if (r->err) {
+        mpc_fail(ctx, r->err, "%s", err);
+        return NULL;
+    }
+    r->err = xfwd_setup(x);
+    if (!r->err && !j->prefill) {
+        stats_phase(&ctx->stats, PHASE_SETUP);
+        r->err = xfwd_fill_random(x, j->T, 99);
+    }
+    uint64_t b0[XPART_COUNT], r0[XPART_COUNT];
+    for (int k = 0; k < XPART_COUNT; k++) {
+        b0[k] = xfwd_part_bytes(x, k);
+        r0[k] = xfwd_part_rounds(x, k);
+    }
+    if (p != MPC_DEALER) j->start[p] = stats_now();
+    int next;
+    if (!r->err) {
+        stats_phase(&ctx->stats, j->prefill ? PHASE_PREFILL : PHASE_DECODE);
+        int tok = 1;
+        if (j->prefill)
+            r->err = xfwd_forward(x, p == MPC_P1 ? j->tokens : NULL, 0, j->T, &next);
+        else
+            r->err = xfwd_forward(x, p == MPC_P1 ? &tok : NULL, j->T, 1, &next);
+        stats_phase(&ctx->stats, PHASE_OTHER);
+    }
+    if (p != MPC_DEALER) {
+        j->end[p] = stats_now();
+        for (int k = 0; k < XPART_COUNT; k++) {
+            j->part_bytes[p][k] = xfwd_part_bytes(x, k) - b0[k];
+            j->part_rounds[p][k] = xfwd_part_rounds(x, k) - r0[k];
+        }
+    }
+    if (!r->err) r->err = p == MPC_DEALER ? deal_finish(ctx) : mpc_corr_finish(ctx);
+    xfwd_free(&x);
+    return NULL;
+}
+
+static void die(const char *what, const char *detail)
+{
+    fprintf(stderr, "mpcllm-bench: %s: %s\n", what, detail);
+    exit(1);
+}
+
+static int make_model(const char *shape, int T, model_t **m, model_config_t *cfg)
+{
+    char err[CHAN_ERR_BYTES];
+    if (!strcmp(shape, "stories260K")) {
+        char path[4096];
+        if (plain_find(PLAIN_DEFAULT_MODEL, path, sizeof path, err)) die("model", err);
+        if (model_load(m, path, err)) die("model", err);
+        *cfg = (*m)->cfg;
+        if (T + 1 > cfg->seq_len) {
+            fprintf(stderr, "mpcllm-bench: stories260K holds %d positions; --seq %d is too long\n",
+                    cfg->seq_len, T);
+            return 2;
+        }
+        return 0;
+    }
+    if (!strcmp(shape, "mpcache-1l")) {
+        /* MPCache's MPC setting: one layer, hidden size 1024, 32 heads (Zeng
+         * et al. 2025, §6); the FFN width and vocabulary are LLaMA's ratios. */
+        *cfg = (model_config_t){1024, 2816, 1, 32, 32, 32000, 0};
+    } else if (model_shape(cfg, shape, err)) {
+        fprintf(stderr, "mpcllm-bench: %s (shapes: stories260K, stories15M, stories110M, "
+                        "mpcache-1l, llama7b-1l)\n", err);
+        return 2;
+    }
+    if (cfg->seq_len < T + 2) cfg->seq_len = T + 2;
+    if (model_new_random(m, cfg, 1, err)) die("model", err);
+    return 0;
+}
+
+static int run(int argc, char **argv, int prefill)
+{
+    const char *shape = NULL, *policy = "full", *device = "cpu", *dealer_mode = "offline";
+    int T = 0, json = 0;
+    double budget = 1.0;
+    static const struct option opts[] = {
+        {"shape", required_argument, 0, 's'},   {"seq", required_argument, 0, 'T'},
+        {"policy", required_argument, 0, 'p'},  {"budget", required_argument, 0, 'b'},
+        {"static-keep", required_argument, 0, 'S'}, {"device", required_argument, 0, 'd'},
+        {"dealer", required_argument, 0, 'D'},  {"json", no_argument, 0, 'j'},
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 's': shape = optarg; break;
+        case 'T': T = atoi(optarg); break;
+        case 'p': policy = optarg; break;
+        case 'b': budget = atof(optarg); break;
+        case 'S': break;
+        case 'd': device = optarg; break;
+        case 'D': dealer_mode = optarg; break;
+        case 'j': json = 1; break;
+        case 'h':
+            printf("usage: mpcllm-bench %s --shape NAME --seq T [--policy full] [--device cpu]\n"
+                   "                    [--dealer offline|stream] [--json]\n"
+                   "shapes: stories260K (real), stories15M, stories110M, mpcache-1l, llama7b-1l\n",
+                   prefill ? "prefill" : "decode");
+            return 0;
+        default: fprintf(stderr, "mpcllm-bench: unknown option '%s'\n", argv[optind - 1]); return 2;
+        }
+    }
+    if (!shape || T < 1 || T > 1 << 20) {
+        fprintf(stderr, "mpcllm-bench: --shape and --seq T (>= 1) are required\n");
+        return 2;
+    }
+    if (strcmp(policy, "full")) {
+        fprintf(stderr, "mpcllm-bench: policy '%s' in MPC is not built yet; the secure engine "
+                        "attends the full cache\n", policy);
+        return 1;
+    }
+    if (strcmp(device, "cpu")) {
+        fprintf(stderr, "mpcllm-bench: --device %s is not available in this build\n", device);
+        return 2;
+    }
+    int stream = !strcmp(dealer_mode, "stream");
+    if (!stream && strcmp(dealer_mode, "offline")) {
+        fprintf(stderr, "mpcllm-bench: --dealer is offline or stream\n");
+        return 2;
+    }
+    model_t *m = NULL;
+    model_config_t cfg;
+    int rc = make_model(shape, T, &m, &cfg);
+    if (rc) return rc;
+    job_t *j = calloc(1, sizeof *j);
+    j->prefill = prefill;
+    j->T = T;
+    j->cfg = &cfg;
+    j->m = m;
+    j->tokens = malloc((size_t)T * sizeof *j->tokens);
+    for (int i = 0; i < T; i++) j->tokens[i] = i == 0 ? 1 : 3 + (i * 7919) % (cfg.vocab_size - 3);
+
+    net_t *net = net_new();
+    net_opts_t ko[2];
+    char err[NET_ERR_BYTES], dir[96];
+    for (int p = 0; p < 2; p++) {
+        net_opts_default(&ko[p]);
+        ko[p].timeout_ms = 600000;
+        snprintf(dir, sizeof dir, "/tmp/mpcllm-benchm-keys-%d-%d", (int)getpid(), p);
+        if (net_keygen(dir, err) || net_key_load(dir, ko[p].public_key, ko[p].secret_key, err))
+            die("keys", err);
+        char f[128];
+        snprintf(f, sizeof f, "%s/public.key", dir);
+        unlink(f);
+        snprintf(f, sizeof f, "%s/secret.key", dir);
+        unlink(f);
+        rmdir(dir);
+    }
+    memcpy(ko[1].server_key, ko[0].public_key, NET_KEY_BYTES);
+    uint8_t session[16], seed[2][16];
+    prg_seed_random(session);
+    prg_seed_random(seed[0]);
+    prg_seed_random(seed[1]);
+    role_t *r = calloc(3, sizeof *r);
+    for (int p = 0; p < 3; p++) {
+        if (mpc_ctx_init(&r[p].ctx, p, FXP_FRAC_BITS_DEFAULT)) die("context", "out of memory");
+        r[p].job = j;
+    }
+    prg_seed_random(r[2].ctx.round_seed);
+    char path[2][128];
+    chan_t *dl[4] = {0};
+    double offline_s = 0;
+    if (!stream) {
+        for (int p = 0; p < 2; p++) {
+            snprintf(path[p], sizeof path[p], "/tmp/mpcllm-benchm-%d-p%d.tape", (int)getpid(), p);
+            r[2].ctx.tape[p] = tape_writer_file(path[p], p, session, seed[p], err);
+            if (!r[2].ctx.tape[p]) die("tape", err);
+        }
+        if (!json) fprintf(stderr, "dealer: generating the correlations (offline) ...\n");
+        double t0 = stats_now();
+        role_main(&r[2]);
+        offline_s = stats_now() - t0;
+        if (r[2].err) die("dealer", r[2].ctx.err);
+        for (int p = 0; p < 2; p++) {
+            tape_free(&r[2].ctx.tape[p]);
+            uint8_t got[16];
+            r[p].ctx.tape[0] = tape_reader_file(path[p], p, got, err);
+            if (!r[p].ctx.tape[0]) die("tape", err);
+        }
+    } else {
+        net_opts_t plain;
+        net_opts_default(&plain);
+        plain.curve = 0;
+        plain.timeout_ms = 600000;
+        for (int p = 0; p < 2; p++) {
+            char ep[96];
+            snprintf(ep, sizeof ep, "inproc://benchm-dealer-%d", p);
+            dl[2 * p] = net_chan_bind(net, ep, &plain, err);
+            dl[2 * p + 1] = dl[2 * p] ? net_chan_connect(net, ep, &plain, err) : NULL;
+            if (!dl[2 * p + 1]) die("dealer link", err);
+            r[2].ctx.tape[p] = tape_writer_chan(dl[2 * p], seed[p]);
+            r[p].ctx.tape[0] = tape_reader_chan(dl[2 * p + 1], seed[p]);
+        }
+    }
+    chan_t *a = net_chan_bind(net, "tcp://127.0.0.1:*", &ko[0], err);
+    chan_t *b = a ? net_chan_connect(net, net_chan_endpoint(a), &ko[1], err) : NULL;
+    if (!b) die("link", err);
+    memcpy(a->session, session, 16);
+    memcpy(b->session, session, 16);
+    r[0].ctx.peer = a;
+    r[1].ctx.peer = b;
+    if (!json) fprintf(stderr, "parties: setup, then the %s ...\n", prefill ? "prefill" : "decode step");
+    pthread_t th[3];
+    int nth = stream ? 3 : 2;
+    for (int p = 0; p < nth; p++) pthread_create(&th[p], NULL, role_main, &r[p]);
+    for (int p = 0; p < nth; p++) pthread_join(th[p], NULL);
+    for (int p = 0; p < nth; p++)
+        if (r[p].err) die(p == 2 ? "dealer" : p ? "P1" : "P0", r[p].ctx.err);
+
+    mpc_phase_t ph = prefill ? PHASE_PREFILL : PHASE_DECODE;
+    double start = j->start[0] > j->start[1] ? j->start[0] : j->start[1];
+    double time_s = (j->end[0] > j->end[1] ? j->end[0] : j->end[1]) - start;
+    stats_row_t s0 = stats_total(&r[0].ctx.stats, ph), s1 = stats_total(&r[1].ctx.stats, ph);
+    stats_row_t u0 = stats_total(&r[0].ctx.stats, PHASE_SETUP), u1 = stats_total(&r[1].ctx.stats, PHASE_SETUP);
+    uint64_t online = s0.bytes_sent + s1.bytes_sent;
+    uint64_t rounds = s0.rounds > s1.rounds ? s0.rounds : s1.rounds;
+    uint64_t offline = s0.offline_bytes + s1.offline_bytes;
+    uint64_t setup = u0.bytes_sent + u1.bytes_sent;
+    uint64_t maxdir = s0.bytes_sent > s1.bytes_sent ? s0.bytes_sent : s1.bytes_sent;
+    uint64_t attn = j->part_bytes[0][XPART_ATTN] + j->part_bytes[1][XPART_ATTN];
+    double lan = time_s + maxdir / LAN_BPS + rounds * LAN_RTT / 2;
+    double wan = time_s + maxdir / WAN_BPS + rounds * WAN_RTT / 2;
+    long attended = (long)cfg.n_layers * cfg.n_kv_heads * (T + (prefill ? 0 : 1));
+    fprintf(stderr,
+            "%s %s T=%d full: %.4f s online (%s dealer), %.2f MB online both ways, %llu rounds, "
+            "%.2f MB offline, %.2f MB setup\n  modelled: LAN %.4f s (1 Gbit/s, 0.5 ms RTT), "
+            "WAN %.4f s (100 Mbit/s, 40 ms RTT); offline generation %.3f s\n",
+            prefill ? "prefill" : "decode", shape, T, time_s, stream ? "streaming" : "offline",
+            online / 1e6, (unsigned long long)rounds, offline / 1e6, setup / 1e6, lan, wan,
+            offline_s);
+    fprintf(stderr, "  %-10s %14s %8s\n", "part", "bytes", "rounds");
+    for (int k = 0; k < XPART_COUNT; k++)
+        fprintf(stderr, "  %-10s %14llu %8llu\n", xfwd_part_name(k),
+                (unsigned long long)(j->part_bytes[0][k] + j->part_bytes[1][k]),
+                (unsigned long long)(j->part_rounds[0][k] > j->part_rounds[1][k]
+                                         ? j->part_rounds[0][k] : j->part_rounds[1][k]));
+    fprintf(stderr, "  by protocol (P0's view):\n");
+    stats_report(&r[0].ctx.stats, stderr);
+    if (json)
+        printf("{\"shape\":\"%s\",\"seq\":%d,\"mode\":\"%s\",\"policy\":\"full\",\"budget\":1,"
+               "\"attended_tokens\":%ld,\"online_bytes\":%llu,\"offline_bytes\":%llu,"
+               "\"rounds\":%llu,\"time_s\":%.6f,\"offline_s\":%.6f,\"setup_bytes\":%llu,"
+               "\"attention_bytes\":%llu,\"bound_ratio\":1,\"lan_s\":%.6f,\"wan_s\":%.6f,"
+               "\"dealer\":\"%s\"}\n",
+               shape, T, prefill ? "prefill" : "decode", attended, (unsigned long long)online,
+               (unsigned long long)offline, (unsigned long long)rounds, time_s, offline_s,
+               (unsigned long long)setup, (unsigned long long)attn, lan, wan,
+               stream ? "stream" : "offline");
+    (void)budget;
+    for (int p = 0; p < 3; p++) mpc_ctx_destroy(&r[p].ctx);
+    if (!stream)
+        for (int p = 0; p < 2; p++) unlink(path[p]);
+    chan_free(&a);
+    chan_free(&b);
+    for (int i = 0; i < 4; i++) chan_free(&dl[i]);
+    net_opts_wipe(&ko[0]);
+    net_opts_wipe(&ko[1]);
+    net_free(&net);
+    free(r);
+    free(j->tokens);
+    free(j);
+    model_free(&m);
+    return 0;
+}
+
+int bench_decode_main(int argc, char **argv)
+{
+    return run(argc, argv, 0);
+}
+
+int bench_prefill_main(int argc, char **argv)
+{
+    return run(argc, argv, 1);
+}
