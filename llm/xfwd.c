@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/ring.h"
 #include "mpc/fxp.h"
 #include "protocols/matmul.h"
 #include "protocols/mul.h"
@@ -90,26 +89,7 @@ static mpc_err_t x_matmul(xfwd_t *x, uint64_t *const *y, const uint64_t *in,
 {
     if (x->role == MPC_DEALER) return matmul_gen(x->ctx, ws, nw, m, f, site);
     if (x->role != XFWD_PLAIN) return matmul_eval(x->ctx, y, in, ws, nw, m, f, site);
-    size_t total = 0;
-    for (int j = 0; j < nw; j++) {
-        ring_gemm_nt(y[j], in, ws[j]->w, m, ws[j]->rows, ws[j]->cols, 0);
-        total += m * ws[j]->rows;
-    }
-    if (f <= 0) return MPC_OK;
-    /* the protocol truncates the outputs concatenated, in weight order */
-    uint64_t *cat = arena_alloc(x->ar, total * sizeof *cat + 1);
-    if (!cat) return MPC_ENOMEM;
-    size_t o = 0;
-    for (int j = 0; j < nw; j++) {
-        memcpy(cat + o, y[j], m * ws[j]->rows * sizeof *cat);
-        o += m * ws[j]->rows;
-    }
-    trunc_plain(cat, cat, total, f, x->round_seed, site);
-    o = 0;
-    for (int j = 0; j < nw; j++) {
-        memcpy(y[j], cat + o, m * ws[j]->rows * sizeof *cat);
-        o += m * ws[j]->rows;
-    }
+    matmul_plain(y, in, ws, nw, m, f, x->round_seed, site);
     return MPC_OK;
 }
 
@@ -146,13 +126,7 @@ static mpc_err_t x_fixed_mul(xfwd_t *x, const matmul_fixed_job_t *jobs, int coun
 {
     if (x->role == MPC_DEALER) return matmul_fixed_mul_many_gen(x->ctx, jobs, count);
     if (x->role != XFWD_PLAIN) return matmul_fixed_mul_many_eval(x->ctx, jobs, count);
-    for (int j = 0; j < count; j++) {
-        const matmul_fixed_t *y = jobs[j].y;
-        if (jobs[j].trans)
-            ring_gemm_nt(jobs[j].Z, jobs[j].X, y->f, jobs[j].m, y->rows, y->cols, 0);
-        else
-            ring_gemm_nn(jobs[j].Z, jobs[j].X, y->f, jobs[j].m, y->cols, y->rows, 0);
-    }
+    matmul_fixed_mul_plain(jobs, count);
     return MPC_OK;
 }
 

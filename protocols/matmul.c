@@ -359,3 +359,35 @@ mpc_err_t matmul_fixed_mul_eval(mpc_ctx_t *ctx, uint64_t *Z, const uint64_t *X,
     matmul_fixed_job_t j = {Z, X, y, m, trans};
     return matmul_fixed_mul_many_eval(ctx, &j, 1);
 }
+
+void matmul_plain(uint64_t *const *y, const uint64_t *x, matmul_weight_t *const *ws, int nw,
+                  size_t m, int f, const uint8_t round_seed[PRG_SEED_BYTES], uint64_t site)
+{
+    size_t total = out_words(ws, nw, m);
+    for (int j = 0; j < nw; j++) ring_gemm_nt(y[j], x, ws[j]->w, m, ws[j]->rows, ws[j]->cols, 0);
+    if (f <= 0) return;
+    uint64_t *cat = malloc(total * sizeof *cat + 1);
+    MPC_ASSERT(cat);
+    size_t o = 0;
+    for (int j = 0; j < nw; j++) {
+        memcpy(cat + o, y[j], m * ws[j]->rows * sizeof *cat);
+        o += m * ws[j]->rows;
+    }
+    trunc_plain(cat, cat, total, f, round_seed, site);
+    o = 0;
+    for (int j = 0; j < nw; j++) {
+        memcpy(y[j], cat + o, m * ws[j]->rows * sizeof *cat);
+        o += m * ws[j]->rows;
+    }
+    free(cat);
+}
+
+void matmul_fixed_mul_plain(const matmul_fixed_job_t *jobs, int count)
+{
+    for (int j = 0; j < count; j++) {
+        size_t inner, outer;
+        job_dims(&jobs[j], &inner, &outer);
+        gemm_fn gemm = jobs[j].trans ? ring_gemm_nt : ring_gemm_nn;
+        gemm(jobs[j].Z, jobs[j].X, jobs[j].y->f, jobs[j].m, outer, inner, 0);
+    }
+}

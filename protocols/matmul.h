@@ -119,4 +119,13 @@ mpc_err_t matmul_fixed_mul_gen(mpc_ctx_t *ctx, const matmul_fixed_t *y, size_t m
 mpc_err_t matmul_fixed_mul_eval(mpc_ctx_t *ctx, uint64_t *Z, const uint64_t *X,
                                 const matmul_fixed_t *y, size_t m, int trans) MPC_WUR;
 
+/* Plaintext twins. matmul_plain: y[j] = x ws[j]->w^T for the plain weights
+ * in ws[j]->w, then (f > 0) the truncation of the outputs concatenated, as
+ * matmul_eval does, from the rounding stream of round_seed at site.
+ * matmul_fixed_mul_plain: Z = X Y^T (trans) or X Y over Y's rows, with the
+ * plain values in y->f. */
+void matmul_plain(uint64_t *const *y, const uint64_t *x, matmul_weight_t *const *ws, int nw,
+                  size_t m, int f, const uint8_t round_seed[PRG_SEED_BYTES], uint64_t site);
+void matmul_fixed_mul_plain(const matmul_fixed_job_t *jobs, int count);
+
 #endif
