@@ -260,6 +260,12 @@ void xfwd_free(xfwd_t **xp)
     *xp = NULL;
 }
 
+void xfwd_set_opts(xfwd_t *x, const xfwd_opts_t *o)
+{
+    x->opts = *o;
+    MPC_ASSERT(!o->pad || (x->role == MPC_P1 || x->role == XFWD_PLAIN) == (o->pad_len >= 0));
+}
+
 mpc_err_t xfwd_set_policy(xfwd_t *x, const kv_config_t *kv)
 {
     if (!kv || kv->policy == KV_FULL) {
@@ -533,6 +539,19 @@ mpc_err_t xfwd_forward(xfwd_t *x, const int *tokens, int pos0, int n, int *next)
             }
         }
         part_switch(x, XPART_ATTN);
+        /* padded prompt: zero the pad positions' keys (P1's 0/1 mask, one
+         * product), so that with P1's score bias they weigh nothing */
+        if (x->opts.pad && pos0 == 0) {
+            uint64_t *msk = NULL;
+            ALLOC(msk, G * N * hs);
+            if (x->role == MPC_P1 || x->role == XFWD_PLAIN)
+                for (size_t g = 0; g < G; g++)
+                    for (size_t i = 0; i < N; i++)
+                        for (size_t j = 0; j < hs; j++)
+                            msk[(g * N + i) * hs + j] = i >= (size_t)x->opts.pad_len;
+            e = x_mul(x, kn, kn, msk, G * N * hs);
+            if (e) goto out;
+        }
         /* append the new rows: their masks are opened once, here */
         {
             matmul_fixed_t *ops[2 * 64];
@@ -579,6 +598,15 @@ mpc_err_t xfwd_forward(xfwd_t *x, const int *tokens, int pos0, int n, int *next)
         }
         e = x_fixed_mul(x, jobs, nj);
         if (e) goto out;
+        if (x->opts.pad && (x->role == MPC_P1 || x->role == XFWD_PLAIN)) {
+            /* P1's share (or the plain value) of every score against a pad */
+            uint64_t bias = fxp_encode(-160.0, 2 * f);
+            for (size_t r = 0; r < H * N; r++)
+                for (size_t j = 0; j < cnt; j++) {
+                    size_t key = j < sink ? j : T - win + (j - sink);
+                    if (key < (size_t)x->opts.pad_len) sc[r * cnt + j] += bias;
+                }
+        }
         /* causal softmax: row (h, i) sees keys 0 .. pos0 + i (a decode row
          * sees all cnt of its positions) */
         e = nl_softmax(x, p, sc, H * N, N, cnt, (int)cnt - (int)N, TRUNC_SITE(l, OP_SOFTMAX, step));
@@ -643,7 +671,28 @@ mpc_err_t xfwd_forward(xfwd_t *x, const int *tokens, int pos0, int n, int *next)
         e = x_matmul(x, ys1, xb, ws, 1, 1, f, TRUNC_SITE(LAYER_FINAL, OP_CLS, step));
         if (e) goto out;
     }
-    e = nl_argmax(x, next, x->logits, V);
+    if (x->opts.reveal_logits) {
+        /* opt-in: P1 sees the logits, and takes the argmax itself */
+        if (x->role == MPC_P0 || x->role == MPC_P1) {
+            stats_push(&x->ctx->stats, "reveal_logits");
+            uint64_t *mine = arena_alloc(x->ar, V * sizeof *mine);
+            if (!mine) {
+                e = fail(x, MPC_ENOMEM, "out of memory");
+                goto out;
+            }
+            memcpy(mine, x->logits, V * sizeof *mine);
+            e = mpc_open_to(x->ctx, MPC_P1, CHAN_TAG('l', 'o', 'g', 't'), x->logits, mine, V);
+            stats_pop(&x->ctx->stats);
+        }
+        if (!e && knows) {
+            size_t best = 0;
+            for (size_t i = 1; i < V; i++)
+                if (fxp_signed(x->logits[i]) > fxp_signed(x->logits[best])) best = i;
+            if (next) *next = (int)best;
+        }
+    } else {
+        e = nl_argmax(x, next, x->logits, V);
+    }
 out:
     part_switch(x, XPART_HEAD);
     arena_reset(x->ar, mk);

@@ -62,7 +62,8 @@ mpc_err_t xfwd_setup(xfwd_t *x) MPC_WUR;
 mpc_err_t xfwd_forward(xfwd_t *x, const int *tokens, int pos0, int n, int *next) MPC_WUR;
 
 /* This party's share of the last logits (vocab_size, scale f), or the plain
- * values; for tests, which add the two parties' shares. */
+ * values; for tests, which add the two parties' shares. With reveal_logits,
+ * P1's buffer holds the logits themselves after each step. */
 const uint64_t *xfwd_logits(const xfwd_t *x);
 
 /* Attention policy of the secure and fixed engines: NULL or KV_FULL (the
@@ -71,6 +72,24 @@ const uint64_t *xfwd_logits(const xfwd_t *x);
  * no secret selection is needed). kv is copied; its prompt_len must be set.
  * Other policies run in MPC later: MPC_EARG. */
 mpc_err_t xfwd_set_policy(xfwd_t *x, const kv_config_t *kv) MPC_WUR;
+
+/* Options of a session, public to all three roles (DESIGN.md §2):
+ *   pad: the prompt is left-padded to a public length (--pad-to). P1 and the
+ *     plain engine pass the number of pad positions in pad_len; P0 and the
+ *     dealer pass -1. Pad keys are zeroed by one product with P1's 0/1 mask
+ *     at the prefill, and P1 adds -160 at scale 2f to its share of every
+ *     score against a pad key, so real queries give pads e^-146 or less:
+ *     nothing (the public bound for padded prompts is |score| < 2^7). RoPE
+ *     is relative, so shifting the prompt right changes scores only by the
+ *     rounding of the cos/sin tables.
+ *   reveal_logits: P1 receives the logits each step (one flight) and takes
+ *     the argmax itself, instead of the secure argmax (--reveal-logits). */
+typedef struct xfwd_opts {
+    int pad;
+    int pad_len;
+    int reveal_logits;
+} xfwd_opts_t;
+void xfwd_set_opts(xfwd_t *x, const xfwd_opts_t *o);
 
 /* Positions attended at the last forward call per layer, summed over KV
  * heads (the full cache here). */

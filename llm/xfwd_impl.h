@@ -26,6 +26,7 @@ struct xfwd {
     uint64_t *logits;                   /* (vocab) */
     int *attended;                      /* (n_layers) */
     char err[CHAN_ERR_BYTES];           /* plain: the last error */
+    xfwd_opts_t opts;
     int policy;                         /* KV_FULL or KV_STREAMING */
     kv_config_t kv;                     /* the budget's configuration */
     uint64_t part_bytes[XPART_COUNT], part_rounds[XPART_COUNT];

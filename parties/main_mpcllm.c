@@ -109,9 +109,14 @@ static void find_files(const char **model, const char **tokenizer, char *mbuf, c
     }
 }
 
+/* The session options of CLI.md that shape the private program. */
+typedef struct gen_flags {
+    int pad_to, reveal_logits, early_stop;
+} gen_flags_t;
+
 /* --engine fixed: the fixed-point plain engine in this process. */
 static int run_fixed(const char *model, const char *tokenizer, const char *prompt, int steps,
-                     int frac, const char *seed, int json)
+                     int frac, const char *seed, int json, const gen_flags_t *gf)
 {
     char mbuf[4096], tbuf[4096], err[CHAN_ERR_BYTES];
     find_files(&model, &tokenizer, mbuf, tbuf, sizeof mbuf);
@@ -122,7 +127,10 @@ static int run_fixed(const char *model, const char *tokenizer, const char *promp
     int *ids = malloc(tok_encode_cap(prompt) * sizeof *ids), n = 0;
     if (!ids || tok_encode(t, prompt, 1, 0, ids, &n, err)) cli_fail(prog, "%s", err);
     if (steps > m->cfg.seq_len) steps = m->cfg.seq_len;
-    if (n > steps) cli_fail(prog, "the prompt's %d tokens exceed --steps %d", n, steps);
+    if (gf->pad_to && gf->pad_to < n)
+        cli_fail(prog, "the prompt's %d tokens do not fit --pad-to %d", n, gf->pad_to);
+    int P = gf->pad_to ? gf->pad_to : n;
+    if (P > steps) cli_fail(prog, "the prompt's %d tokens exceed --steps %d", P, steps);
     uint8_t round_seed[16];
     if (seed) {
         uint8_t s16[16];
@@ -132,11 +140,17 @@ static int run_fixed(const char *model, const char *tokenizer, const char *promp
         prg_seed_random(round_seed);
     }
     party_prog_t pg = {0};
-    party_prog_generate(&pg, &m->cfg, frac, steps, n);
+    party_prog_generate(&pg, &m->cfg, frac, steps, P);
+    pg.flags = (gf->pad_to ? PROG_PAD : 0) | (gf->reveal_logits ? PROG_REVEAL_LOGITS : 0) |
+               (gf->early_stop ? PROG_EARLY_STOP : 0);
     printer_t pr;
     if (printer_start(&pr, t, json ? NULL : stdout, ids, n)) cli_fail(prog, "out of memory");
+    int *padded = calloc((size_t)P, sizeof *padded);
+    if (!padded) cli_fail(prog, "out of memory");
+    memcpy(padded + (P - n), ids, (size_t)n * sizeof *ids);
+    party_gen_io_t io = {padded, P - n, printer_on_token, NULL, &pr, 0};
     double t0 = stats_now();
-    mpc_err_t e = party_generate_fixed(&pg, m, ids, round_seed, printer_on_token, &pr, err);
+    mpc_err_t e = party_generate_fixed(&pg, m, &io, round_seed, err);
     double dt = stats_now() - t0;
     printer_end(&pr);
     if (e) cli_fail(prog, "%s", err);
@@ -150,9 +164,10 @@ static int run_fixed(const char *model, const char *tokenizer, const char *promp
                "\"setup_bytes\":0,\"rounds\":0,\"time_s\":%.6f}\n",
                n, pr.n_tokens, dt);
     } else {
-        fprintf(stderr, "fixed-point engine: %d tokens in %.3f s\n", steps - n + 1, dt);
+        fprintf(stderr, "fixed-point engine: %d tokens in %.3f s\n", steps - P + 1, dt);
     }
     printer_free(&pr);
+    free(padded);
     free(ids);
     tok_free(&t);
     model_free(&m);
@@ -161,7 +176,8 @@ static int run_fixed(const char *model, const char *tokenizer, const char *promp
 
 /* --engine secure: dealer, server and client as three processes. */
 static int run_secure(const char *model, const char *tokenizer, const char *prompt, int steps,
-                      int frac, const char *test_seed, int timeout_ms, int json)
+                      int frac, const char *test_seed, int timeout_ms, int json,
+                      const gen_flags_t *gf)
 {
     char mbuf[4096], tbuf[4096];
     find_files(&model, &tokenizer, mbuf, tbuf, sizeof mbuf);
@@ -203,10 +219,21 @@ static int run_secure(const char *model, const char *tokenizer, const char *prom
     if (!json)
         fprintf(stderr, "%s: dealer, server and client as three processes on this machine "
                         "(a demonstration: nothing is private between them)\n", prog);
-    char *cargv[] = {bin[2], "--server", server_ep, "--server-key", key[1], "--dealer",
-                     dealer_ep, "--dealer-key", key[0], "--keys", keydir[2], "--prompt",
-                     (char *)prompt, "--steps", sstr, "--tokenizer", (char *)tokenizer,
-                     "--frac-bits", fstr, "--timeout", tmo, json ? "--json" : NULL, NULL};
+    char pstr[16];
+    snprintf(pstr, sizeof pstr, "%d", gf->pad_to);
+    char *cargv[32] = {bin[2], "--server", server_ep, "--server-key", key[1], "--dealer",
+                       dealer_ep, "--dealer-key", key[0], "--keys", keydir[2], "--prompt",
+                       (char *)prompt, "--steps", sstr, "--tokenizer", (char *)tokenizer,
+                       "--frac-bits", fstr, "--timeout", tmo};
+    int na = 21;
+    if (json) cargv[na++] = "--json";
+    if (gf->pad_to) {
+        cargv[na++] = "--pad-to";
+        cargv[na++] = pstr;
+    }
+    if (gf->reveal_logits) cargv[na++] = "--reveal-logits";
+    if (gf->early_stop) cargv[na++] = "--early-stop";
+    cargv[na] = NULL;
     pid_t client = launch_spawn(cargv);
     rc = client < 0 ? CLI_FAIL : launch_wait(client, 24 * 3600 * 1000);
     if (rc) fprintf(stderr, "%s: the client failed (exit %d)\n", prog, rc);
@@ -222,6 +249,7 @@ static int cmd_generate(int argc, char **argv)
     const char *model = NULL, *tokenizer = NULL, *prompt = "", *engine = "secure",
                *policy = "full", *test_seed = NULL, *seed = NULL;
     int steps = 256, json = 0, frac = FXP_FRAC_BITS_DEFAULT, timeout_ms = 120000;
+    gen_flags_t gf = {0, 0, 0};
     double budget = 0.25, keep = 0.5;
     unsigned clusters[2] = {32, 16};
     static const struct option opts[] = {
@@ -259,13 +287,11 @@ static int cmd_generate(int argc, char **argv)
             break;
         }
         case 'f': frac = (int)cli_u64(prog, "--frac-bits", optarg, FXP_FRAC_BITS_MIN, FXP_FRAC_BITS_MAX); break;
-        case 'p':
-            cli_u64(prog, "--pad-to", optarg, 1, 1 << 20);
-            cli_fail(prog, "--pad-to is not built yet");
+        case 'p': gf.pad_to = (int)cli_u64(prog, "--pad-to", optarg, 1, 1 << 20); break;
         case 's': seed = optarg; break;
         case 't': timeout_ms = cli_timeout_ms(prog, optarg); break;
-        case 'E': cli_fail(prog, "--early-stop is not built yet: the loop runs every step");
-        case 'L': cli_fail(prog, "--reveal-logits is not built yet");
+        case 'E': gf.early_stop = 1; break;
+        case 'L': gf.reveal_logits = 1; break;
         case 'T': test_seed = optarg; break;
         case 'j': json = 1; break;
         case 'h': usage_generate(); return CLI_OK;
@@ -289,8 +315,12 @@ static int cmd_generate(int argc, char **argv)
         cli_fail(prog, "--policy %s runs on --engine float so far; the secure and fixed engines "
                        "attend the full cache", policy);
     if (!strcmp(engine, "secure"))
-        return run_secure(model, tokenizer, prompt, steps, frac, test_seed, timeout_ms, json);
-    if (!strcmp(engine, "fixed")) return run_fixed(model, tokenizer, prompt, steps, frac, seed, json);
+        return run_secure(model, tokenizer, prompt, steps, frac, test_seed, timeout_ms, json, &gf);
+    if (!strcmp(engine, "fixed"))
+        return run_fixed(model, tokenizer, prompt, steps, frac, seed, json, &gf);
+    if (gf.pad_to || gf.reveal_logits || gf.early_stop)
+        fprintf(stderr, "%s: --pad-to, --reveal-logits and --early-stop concern the secure "
+                        "engine; the float engine ignores them\n", prog);
     plain_opts_t o = {.model_path = model, .tokenizer_path = tokenizer, .prompt = prompt,
                       .steps = steps, .out = json ? NULL : stdout,
                       .kv = kv.policy == KV_FULL ? NULL : &kv};

@@ -26,6 +26,32 @@
 
 static const char *prog = "mpcllm-client";
 
+/* With --reveal-logits: the logits of each step, decoded, for the JSON. */
+typedef struct logit_log {
+    printer_t *pr;
+    double *v;
+    int steps, cap;
+} logit_log_t;
+
+static void on_logits(void *arg, const uint64_t *logits, int n, int f)
+{
+    logit_log_t *l = arg;
+    if (l->steps == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 16;
+        double *v = realloc(l->v, (size_t)cap * (size_t)n * sizeof *v);
+        if (!v) return;
+        l->v = v;
+        l->cap = cap;
+    }
+    for (int i = 0; i < n; i++) l->v[(size_t)l->steps * (size_t)n + (size_t)i] = fxp_decode(logits[i], f);
+    l->steps++;
+}
+
+static void logit_token(void *arg, int token)
+{
+    printer_on_token(((logit_log_t *)arg)->pr, token);
+}
+
 static void usage(void)
 {
     printf("usage: mpcllm-client --server EP --server-key FILE --dealer EP --dealer-key FILE\n"
@@ -40,6 +66,11 @@ static void usage(void)
            "                      model's context); the loop always runs them all\n"
            "  --tokenizer PATH    the model's tokenizer (default tok512.bin: models/ here,\n"
            "                      then ../shared/models/)\n"
+           "  --pad-to N          pad the prompt to N tokens: the server learns N, not the\n"
+           "                      prompt's length\n"
+           "  --reveal-logits     receive the logits (opt-in: they expose the LM head up to\n"
+           "                      a linear map); with --json they are printed per step\n"
+           "  --early-stop        end the session at BOS (reveals the output's length)\n"
            "  --demo              instead, the private product of a secret vector and the\n"
            "                      server's secret d x d matrix (the options below)\n"
            "\n"
@@ -64,7 +95,7 @@ int main(int argc, char **argv)
     const char *server = NULL, *server_key = NULL, *dealer = NULL, *dealer_key = NULL,
                *keys = NULL, *prompt = "", *tokenizer = NULL;
     int plaintext = 0, json = 0, timeout_ms = 30000, have_seed = 0, verify = 0, demo = 0;
-    int steps = 256;
+    int steps = 256, pad_to = 0, reveal_logits = 0, early_stop = 0;
     uint64_t d = 768, frac = FXP_FRAC_BITS_DEFAULT, demo_seed = 0, verify_seed = 0;
     static const struct option opts[] = {
         {"server", required_argument, 0, 's'},     {"server-key", required_argument, 0, 'S'},
@@ -75,6 +106,8 @@ int main(int argc, char **argv)
         {"json", no_argument, 0, 'j'},             {"plaintext", no_argument, 0, 'p'},
         {"prompt", required_argument, 0, 'P'},     {"steps", required_argument, 0, 'N'},
         {"tokenizer", required_argument, 0, 'z'},  {"demo", no_argument, 0, 'M'},
+        {"pad-to", required_argument, 0, 'A'},     {"reveal-logits", no_argument, 0, 'L'},
+        {"early-stop", no_argument, 0, 'E'},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
     int c;
     opterr = 0;
@@ -96,6 +129,9 @@ int main(int argc, char **argv)
         case 'N': steps = (int)cli_u64(prog, "--steps", optarg, 1, 1 << 20); break;
         case 'z': tokenizer = optarg; break;
         case 'M': demo = 1; break;
+        case 'A': pad_to = (int)cli_u64(prog, "--pad-to", optarg, 1, 1 << 20); break;
+        case 'L': reveal_logits = 1; break;
+        case 'E': early_stop = 1; break;
         case 'h': usage(); return CLI_OK;
         default: cli_usage_error(prog, "unknown or incomplete option '%s'", argv[optind - 1]);
         }
@@ -132,6 +168,8 @@ int main(int argc, char **argv)
     } else {
         /* the prompt's length follows once the server has named its model */
         party_prog_generate(&h.prog, NULL, (int)frac, steps, 0);
+        h.prog.flags = (pad_to ? PROG_PAD : 0) | (reveal_logits ? PROG_REVEAL_LOGITS : 0) |
+                       (early_stop ? PROG_EARLY_STOP : 0);
     }
     char tpath[4096], terr[CHAN_ERR_BYTES];
     if (!demo && !tokenizer) {
@@ -165,9 +203,16 @@ int main(int argc, char **argv)
         if (steps > reply.prog.cfg[6])
             cli_fail(prog, "--steps %d is longer than the model's context of %d", steps,
                      reply.prog.cfg[6]);
-        if (steps < n_ids)
-            cli_fail(prog, "--steps %d is shorter than the prompt's %d tokens", steps, n_ids);
-        reply.prog.n_prompt = (uint32_t)n_ids;
+        if (pad_to && pad_to < n_ids)
+            cli_fail(prog, "the prompt's %d tokens do not fit --pad-to %d", n_ids, pad_to);
+        if (pad_to > reply.prog.cfg[6])
+            cli_fail(prog, "--pad-to %d is longer than the model's context of %d", pad_to,
+                     reply.prog.cfg[6]);
+        int P = pad_to ? pad_to : n_ids;
+        if (steps < P)
+            cli_fail(prog, "--steps %d is shorter than the prompt's %d tokens%s", steps, P,
+                     pad_to ? " (padded)" : "");
+        reply.prog.n_prompt = (uint32_t)P;
     }
 
     party_dealer_hello_t dh = {0};
@@ -181,7 +226,7 @@ int main(int argc, char **argv)
     party_sid(dh.sid, &dh);
     memcpy(peer->session, dh.sid, CHAN_SESSION_BYTES);
     if (!demo) {
-        uint32_t plen = (uint32_t)n_ids;
+        uint32_t plen = dh.prog.n_prompt;
         if (chan_send(peer, PARTY_PLEN_TAG, 0, &plen, sizeof plen) != MPC_OK)
             cli_fail(prog, "server %s: %s", server, peer->err);
     }
@@ -199,14 +244,22 @@ int main(int argc, char **argv)
         if (printer_start(&pr, tok, json ? NULL : stdout, ids, n_ids)) cli_fail(prog, "out of memory");
         if (!json && isatty(2))
             fprintf(stderr, "%s: private generation, %d prompt tokens, %d steps\n", prog, n_ids, steps);
-        if (!e) e = party_generate(&ctx, &dh.prog, NULL, ids, printer_on_token, &pr);
+        /* the padded prompt: pads (token 0) first, masked out inside */
+        int P = (int)dh.prog.n_prompt;
+        int *padded = calloc((size_t)P, sizeof *padded);
+        if (!padded) cli_fail(prog, "out of memory");
+        memcpy(padded + (P - n_ids), ids, (size_t)n_ids * sizeof *ids);
+        logit_log_t lg = {&pr, NULL, 0, 0};
+        party_gen_io_t io = {padded, P - n_ids, logit_token, reveal_logits ? on_logits : NULL,
+                             &lg, 0};
+        if (!e) e = party_generate(&ctx, &dh.prog, NULL, &io);
         printer_end(&pr);
-        if (!e) e = mpc_corr_finish(&ctx);
+        if (!e && !io.stopped_early) e = mpc_corr_finish(&ctx);
         if (!e) e = party_exchange_report(&ctx, &rep);
         net_opts_wipe(&pn.self);
         net_opts_wipe(&self);
         if (e) cli_fail(prog, "%s: %s", mpc_err_str(e), ctx.err);
-        int gen = steps - n_ids + 1;
+        int gen = steps - P + 1;
         if (json) {
             printf("{\"text\":");
             printer_json_string(stdout, pr.text, pr.len);
@@ -215,15 +268,26 @@ int main(int argc, char **argv)
             printf("],\"prompt_tokens\":%d,\"generated_tokens\":%d,\"engine\":\"secure\","
                    "\"policy\":\"full\",\"budget\":1,\"online_bytes\":%llu,\"offline_bytes\":%llu,"
                    "\"setup_bytes\":%llu,\"rounds\":%llu,\"setup_s\":%.6f,\"prefill_s\":%.6f,"
-                   "\"decode_s_per_token\":%.6f,\"steps_run\":%d,\"attended_tokens\":[",
+                   "\"decode_s_per_token\":%.6f,\"padded_to\":%d,\"attended_tokens\":[",
                    n_ids, pr.n_tokens, (unsigned long long)rep.online_bytes,
                    (unsigned long long)rep.offline_bytes, (unsigned long long)rep.setup_bytes,
                    (unsigned long long)rep.rounds, rep.setup_s, rep.prefill_s,
-                   gen > 1 ? rep.decode_s / (gen - 1) : 0.0, gen);
+                   gen > 1 ? rep.decode_s / (gen - 1) : 0.0, P);
             /* the full cache: every layer attends all T positions of each KV head */
-            for (int pos = n_ids; pos < steps; pos++)
-                printf("%s%d", pos > n_ids ? "," : "", (pos + 1) * dh.prog.cfg[4]);
-            printf("]}\n");
+            for (int pos = P; pos < steps; pos++)
+                printf("%s%d", pos > P ? "," : "", (pos + 1) * dh.prog.cfg[4]);
+            printf("]");
+            if (reveal_logits) {
+                printf(",\"logits\":[");
+                for (int k = 0; k < lg.steps; k++) {
+                    printf("%s[", k ? "," : "");
+                    for (int i = 0; i < dh.prog.cfg[5]; i++)
+                        printf("%s%.5g", i ? "," : "", lg.v[(size_t)k * dh.prog.cfg[5] + i]);
+                    printf("]");
+                }
+                printf("]");
+            }
+            printf("}\n");
         } else {
             fprintf(stderr,
                     "%s: %d tokens; setup %.3f s (%llu B); prefill %.3f s; decode %.4f s/token; "
@@ -233,6 +297,8 @@ int main(int argc, char **argv)
                     (unsigned long long)rep.rounds, (unsigned long long)rep.offline_bytes);
         }
         printer_free(&pr);
+        free(lg.v);
+        free(padded);
         free(ids);
         tok_free(&tok);
         mpc_ctx_destroy(&ctx);

@@ -92,6 +92,7 @@ static mpc_err_t run_session(mpc_ctx_t *ctx, session_job_t *job, chan_t **dealer
                      pg->steps, cfg->model->cfg.seq_len);
         } else {
             party_prog_generate(&reply.prog, &cfg->model->cfg, (int)pg->frac_bits, (int)pg->steps, 0);
+            reply.prog.flags = pg->flags & (PROG_PAD | PROG_REVEAL_LOGITS | PROG_EARLY_STOP);
             memcpy(reply.prog.model_hash, cfg->model_hash, 32);
         }
     } else {
@@ -133,7 +134,7 @@ static mpc_err_t run_session(mpc_ctx_t *ctx, session_job_t *job, chan_t **dealer
     if (pg->kind == PROG_GENERATE) {
         if (cfg->verbose) fprintf(stderr, "%s: generation, %u prompt tokens, %u steps\n", prog,
                                   dh.prog.n_prompt, dh.prog.steps);
-        e = party_generate(ctx, &dh.prog, cfg->model, NULL, NULL, NULL);
+        e = party_generate(ctx, &dh.prog, cfg->model, NULL);
     } else {
         uint64_t *W = malloc((size_t)pg->d * pg->d * sizeof *W);
         if (!W) return mpc_fail(ctx, MPC_ENOMEM, "out of memory for the %u x %u matrix", pg->d, pg->d);
@@ -142,7 +143,8 @@ static mpc_err_t run_session(mpc_ctx_t *ctx, session_job_t *job, chan_t **dealer
         sodium_memzero(W, (size_t)pg->d * pg->d * sizeof *W);
         free(W);
     }
-    if (!e) e = mpc_corr_finish(ctx);
+    /* an early stop leaves the tape unfinished, by design */
+    if (!e && !(dh.prog.flags & PROG_EARLY_STOP)) e = mpc_corr_finish(ctx);
     if (!e) e = party_exchange_report(ctx, NULL);
     return e;
 }

@@ -27,6 +27,11 @@
 #define PARTY_MAGIC "MPCLLM01"
 
 enum { PROG_MATVEC = 1, PROG_GENERATE = 2 };
+enum {
+    PROG_PAD = 1,           /* the prompt is left-padded to n_prompt (--pad-to) */
+    PROG_REVEAL_LOGITS = 2, /* P1 receives the logits (--reveal-logits) */
+    PROG_EARLY_STOP = 4,    /* the session ends at BOS, revealing the length */
+};
 
 /* The public description of a session's computation: everything here is
  * known to all three roles and fixes every message size. */
@@ -35,8 +40,8 @@ typedef struct party_prog {
     uint32_t frac_bits; /* fixed-point scale */
     uint32_t d;         /* PROG_MATVEC: x (1 x d) times W (d x d) */
     uint32_t steps;     /* PROG_GENERATE: positions, the prompt's included */
-    uint32_t n_prompt;  /* PROG_GENERATE: the prompt's tokens, BOS included */
-    uint32_t reserved;
+    uint32_t n_prompt;  /* PROG_GENERATE: the prompt's tokens, BOS included (padded) */
+    uint32_t flags;     /* PROG_GENERATE: PROG_PAD, PROG_REVEAL_LOGITS, PROG_EARLY_STOP */
     int32_t cfg[7];     /* PROG_GENERATE: dim, hidden, layers, heads, kv heads, vocab, seq_len
                            (the server fills them in its reply) */
     uint8_t model_hash[32]; /* PROG_GENERATE: SHA-256 of the server's checkpoint */
@@ -123,19 +128,31 @@ mpc_err_t demo_matvec(mpc_ctx_t *ctx, const party_prog_t *prog, const uint64_t *
  * included: printing stops at BOS, the loop does not). */
 typedef void (*party_token_fn)(void *arg, int token);
 
+/* What P1 (or the plain engine) brings to a generation and gets back. */
+typedef struct party_gen_io {
+    const int *prompt;        /* n_prompt ids, pads first when padded */
+    int pad_len;              /* pad positions at the front */
+    party_token_fn on_token;  /* each generated token */
+    /* with PROG_REVEAL_LOGITS, the logits of each step (vocab, scale f) */
+    void (*on_logits)(void *arg, const uint64_t *logits, int n, int frac_bits);
+    void *arg;
+    int stopped_early;        /* set when PROG_EARLY_STOP ended the loop at BOS */
+} party_gen_io_t;
+
 /* The generation program of all three roles (DESIGN.md §6): setup (weight
  * masks), the prompt as one batch, then steps - n_prompt + 1 greedy tokens,
- * one decode step each. P0 passes the model, P1 the prompt's tokens and
- * on_token; the dealer neither. Phases: setup, prefill, decode. */
+ * one decode step each. P0 passes the model, P1 its io; the dealer neither
+ * (NULL). Phases: setup, prefill, decode. With PROG_EARLY_STOP, P1 tells
+ * P0 after each token whether it was BOS (one flight per step), and both
+ * stop there; the tapes are then left unfinished. */
 mpc_err_t party_generate(mpc_ctx_t *ctx, const party_prog_t *prog, const model_t *model,
-                         const int *prompt, party_token_fn on_token, void *arg) MPC_WUR;
+                         party_gen_io_t *io) MPC_WUR;
 
 /* The same loop on the fixed-point plain engine, in this process (not
  * private): the truncation carries come from round_seed, so with the
  * dealer's test seed it reproduces party_generate bit for bit. */
-mpc_err_t party_generate_fixed(const party_prog_t *prog, const model_t *model, const int *prompt,
-                               const uint8_t round_seed[PRG_SEED_BYTES], party_token_fn on_token,
-                               void *arg, char *err) MPC_WUR;
+mpc_err_t party_generate_fixed(const party_prog_t *prog, const model_t *model, party_gen_io_t *io,
+                               const uint8_t round_seed[PRG_SEED_BYTES], char *err) MPC_WUR;
 
 /* SHA-256 of a file (the model's identity). Returns 0, or -1 when it
  * cannot be read. */

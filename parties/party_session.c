@@ -51,7 +51,7 @@ static mpc_err_t deal_program(mpc_ctx_t *ctx, const party_prog_t *prog)
 {
     switch (prog->kind) {
     case PROG_MATVEC: return demo_matvec(ctx, prog, NULL, NULL, NULL);
-    case PROG_GENERATE: return party_generate(ctx, prog, NULL, NULL, NULL, NULL);
+    case PROG_GENERATE: return party_generate(ctx, prog, NULL, NULL);
     }
     return mpc_fail(ctx, MPC_EARG, "unknown program kind %u", prog->kind);
 }
@@ -93,6 +93,12 @@ mpc_err_t party_deal_session(mpc_ctx_t *ctx, chan_t *to[2], const party_dealer_h
     sodium_memzero(seed, sizeof seed);
     if (!e) e = deal_program(ctx, &h->prog);
     if (!e) e = deal_finish(ctx);
+    if (e == MPC_EPEER && h->prog.kind == PROG_GENERATE && (h->prog.flags & PROG_EARLY_STOP)) {
+        /* the parties ended at BOS, as they may: the rest of the tape is
+         * never used */
+        mpc_log(ctx, "session ended early by the parties");
+        return MPC_OK;
+    }
     return e;
 }
 
