@@ -183,6 +183,7 @@ mpc_err_t xfwd_new(xfwd_t **out, const model_config_t *cfg, const model_t *m, mp
     else prg_seed_random(x->round_seed);
     arena_init(&x->own_arena);
     x->ar = ctx ? &ctx->arena : &x->own_arena;
+    x->part = XPART_SETUP;
     int L = cfg->n_layers, nkv = cfg->n_kv_heads;
     x->w = calloc((size_t)L * W_PER_LAYER, sizeof *x->w);
     x->rms = calloc(2 * (size_t)L + 1, sizeof *x->rms);
@@ -300,6 +301,18 @@ int xfwd_attended(const xfwd_t *x, int layer)
     return x->attended[layer];
 }
 
+/* Charges what the link carried since the last switch to the open part. */
+static void part_switch(xfwd_t *x, int part)
+{
+    if (!x->ctx) return;
+    stats_row_t t = stats_total(&x->ctx->stats, -1);
+    x->part_bytes[x->part] += t.bytes_sent - x->part_b0;
+    x->part_rounds[x->part] += t.rounds - x->part_r0;
+    x->part_b0 = t.bytes_sent;
+    x->part_r0 = t.rounds;
+    x->part = part;
+}
+
 /* One weight matrix into place: quantised W for P0 and plain (src is
  * (rows x cols), or (cols x rows) with transpose), B for the dealer, F for
  * P1. */
@@ -356,6 +369,7 @@ mpc_err_t xfwd_setup(xfwd_t *x)
     if (!e)
         e = setup_weight(x, &x->rms[2 * c->n_layers], RMS_ID + 2 * (uint32_t)c->n_layers,
                          have ? W->rms_final : NULL, 1, d, 1, 0);
+    part_switch(x, XPART_SETUP);
     return e;
 }
 
@@ -363,8 +377,8 @@ mpc_err_t xfwd_setup(xfwd_t *x)
 
 const char *xfwd_part_name(int part)
 {
-    static const char *names[XPART_COUNT] = {"embed", "norm", "qkv", "attention", "wo", "ffn",
-                                             "head"};
+    static const char *names[XPART_COUNT] = {"embed", "norm", "qkv",  "attention",
+                                             "wo",    "ffn",  "head", "setup"};
     return part >= 0 && part < XPART_COUNT ? names[part] : "?";
 }
 
@@ -376,18 +390,6 @@ uint64_t xfwd_part_bytes(const xfwd_t *x, int part)
 uint64_t xfwd_part_rounds(const xfwd_t *x, int part)
 {
     return x->part_rounds[part];
-}
-
-/* Charges what the link carried since the last switch to the open part. */
-static void part_switch(xfwd_t *x, int part)
-{
-    if (!x->ctx) return;
-    stats_row_t t = stats_total(&x->ctx->stats, -1);
-    x->part_bytes[x->part] += t.bytes_sent - x->part_b0;
-    x->part_rounds[x->part] += t.rounds - x->part_r0;
-    x->part_b0 = t.bytes_sent;
-    x->part_r0 = t.rounds;
-    x->part = part;
 }
 
 mpc_err_t xfwd_fill_random(xfwd_t *x, int T, uint64_t seed)
@@ -426,7 +428,9 @@ mpc_err_t xfwd_fill_random(xfwd_t *x, int T, uint64_t seed)
         cnt[j] = (size_t)T;
     }
     prg_free(&g);
+    part_switch(x, XPART_SETUP);
     e = x_append(x, ops, fresh, cnt, (int)(2 * L * G));
+    part_switch(x, XPART_SETUP);
 out:
     free(rows);
     free(ops);

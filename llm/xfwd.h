@@ -98,7 +98,17 @@ int xfwd_attended(const xfwd_t *x, int layer);
 /* The layer parts whose traffic is accounted apart (the benchmarks' and the
  * bound's breakdown): attention is everything from the new K/V rows to the
  * heads' outputs (append, scores, softmax, p V). */
-enum { XPART_EMBED, XPART_NORM, XPART_QKV, XPART_ATTN, XPART_WO, XPART_FFN, XPART_HEAD, XPART_COUNT };
+enum {
+    XPART_EMBED,
+    XPART_NORM,
+    XPART_QKV,
+    XPART_ATTN,
+    XPART_WO,
+    XPART_FFN,
+    XPART_HEAD,
+    XPART_SETUP, /* weight masks and benchmark cache fills */
+    XPART_COUNT
+};
 const char *xfwd_part_name(int part);
 /* Bytes this party sent, and rounds it saw, in each part since xfwd_new. */
 uint64_t xfwd_part_bytes(const xfwd_t *x, int part);

@@ -135,6 +135,25 @@ static uint64_t lut_dot(const uint64_t *T, lut_kind_t kind, int bits, uint64_t X
     return acc;
 }
 
+/* The support of a WRAP field's tables: entries past it are zero in every
+ * table (exp's high table is zero beyond −14.25). A field with a small
+ * support is evaluated at its K points instead of over the full domain:
+ * Σ_j T[X − j] y[j] = Σ_{t < K} T[t] · y[X − t], with y(X − t) from one
+ * DPF point evaluation each (bits AES hashes) instead of 2^(bits+1). */
+static size_t lut_support(const lut_field_t *f)
+{
+    const size_t N = (size_t)1 << f->bits;
+    if (f->kind != LUT_WRAP) return N;
+    size_t K = 0;
+    for (int t = 0; t < f->ntab; t++)
+        for (size_t j = N; j > K; j--)
+            if (f->tab[t][j - 1]) {
+                K = j;
+                break;
+            }
+    return K;
+}
+
 mpc_err_t lut_gen(mpc_ctx_t *ctx, size_t n, const lut_field_t *fields, int nf, uint64_t site)
 {
     const int W = lut_width(fields, nf), s0 = fields[0].shift;
@@ -244,14 +263,40 @@ mpc_err_t lut_eval(mpc_ctx_t *ctx, uint64_t *const *out, uint64_t *rem, const ui
     for (int k = 0; k < nf; k++) {
         const lut_field_t *f = &fields[k];
         const size_t kb = fss_dpf_key_bytes(f->bits, FSS_Z64);
+        const size_t K = lut_support(f);
+        const int sparse = K * (size_t)f->bits < ((size_t)1 << f->bits);
+        uint64_t *px = NULL, *py = NULL;
+        if (sparse) {
+            px = arena_alloc(&ctx->arena, 2 * chunk * K * sizeof *px + 1);
+            if (!px) {
+                e = mpc_fail(ctx, MPC_ENOMEM, "lut: out of memory");
+                goto out;
+            }
+            py = px + chunk * K;
+        }
         for (size_t i0 = 0; i0 < n; i0 += chunk) {
             size_t m = n - i0 < chunk ? n - i0 : chunk;
             e = mpc_corr_read(ctx, keys, m * kb);
             if (e) goto out;
+            if (sparse) { /* the K points of every key of the chunk, in one batch */
+                for (size_t j = 0; j < m; j++) {
+                    const uint64_t X = (xhat[i0 + j] >> f->shift) & low_mask(f->bits);
+                    for (size_t q = 0; q < K; q++) px[j * K + q] = (X - q) & low_mask(f->bits);
+                }
+                fss_dpf_eval_batch(py, keys, f->bits, FSS_Z64, px, m, K);
+            }
             for (size_t j = 0; j < m; j++) {
                 const size_t i = i0 + j;
-                lut_dpf_full(y, keys + j * kb, f->bits, mmo, scratch);
                 const uint64_t X = (xhat[i] >> f->shift) & low_mask(f->bits);
+                if (sparse) {
+                    for (int t = 0; t < f->ntab; t++) {
+                        uint64_t acc = 0;
+                        for (size_t q = 0; q < K; q++) acc += f->tab[t][q] * py[j * K + q];
+                        out[tix + t][i] = acc;
+                    }
+                    continue;
+                }
+                lut_dpf_full(y, keys + j * kb, f->bits, mmo, scratch);
                 for (int t = 0; t < f->ntab; t++)
                     out[tix + t][i] = lut_dot(f->tab[t], f->kind, f->bits, X, y);
             }
