@@ -170,12 +170,18 @@ static void inv_fields(lut_field_t *f, const uint64_t **tp, uint64_t *tab, const
     for (int j = 0; j < E; j++) {
         const int sh = inv_shift(p, j);
         if (tab) {
+            /* g(v 2^k) = g(v) g(2^k) for both powers: one division or root
+             * per entry and a constant per table (rebuilt per call, so it
+             * must be cheap) */
             uint64_t *T = tab + (size_t)j * N;
+            const int k = sh - p->in_scale;
+            const double c = ldexp(p->gain, p->out_scale) *
+                             (p->root == 1 ? ldexp(1.0, -k) : 1.0 / sqrt(ldexp(1.0, k)));
             for (size_t v = 0; v < N; v++) {
                 /* v = 0 stands for 2^INV_BITS: a carry out of the top value */
-                double X = ldexp(v ? (double)v : (double)N, sh - p->in_scale);
-                double g = p->root == 1 ? 1.0 / X : 1.0 / sqrt(X);
-                T[v] = enc(ldexp(p->gain * g, p->out_scale));
+                const double X = v ? (double)v : (double)N;
+                const double y = c * (p->root == 1 ? 1.0 / X : 1.0 / sqrt(X));
+                T[v] = y < 4611686018427387904.0 ? (uint64_t)(int64_t)(y + 0.5) : enc(y);
             }
             tp[j] = T;
         }
