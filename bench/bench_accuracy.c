@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "llm/eval.h"
+#include "mpc/fxp.h"
 #include "llm/fwd.h"
 #include "llm/model.h"
 #include "llm/tokenizer.h"
@@ -66,6 +67,7 @@ typedef struct acc_run {
 /* The engine that yields the logits, and what it owns. */
 typedef struct acc_engine {
     fwd_t *f;
+    eval_fixed_t *fx;
     eval_engine_t eng;
 } acc_engine_t;
 
@@ -418,8 +420,16 @@ static int engine_open(acc_engine_t *en, const char *name, const model_t *m)
         eval_engine_float(&en->eng, en->f);
         return 0;
     }
+    if (!strcmp(name, "fixed")) {
+        if (eval_engine_fixed(&en->eng, &en->fx, m, FXP_FRAC_BITS_DEFAULT, NULL, err) != MPC_OK) {
+            fprintf(stderr, "mpcllm-bench accuracy: %s\n", err);
+            return 1;
+        }
+        return 0;
+    }
     fprintf(stderr,
-            "mpcllm-bench accuracy: the %s engine is not built yet (only --engine float is)\n",
+            "mpcllm-bench accuracy: the %s engine is not available here (use float or fixed; "
+            "the secure engine's accuracy equals the fixed engine's under a test seed)\n",
             name);
     return 1;
 }
@@ -427,6 +437,7 @@ static int engine_open(acc_engine_t *en, const char *name, const model_t *m)
 static void engine_close(acc_engine_t *en)
 {
     fwd_free(&en->f);
+    eval_fixed_free(&en->fx);
 }
 
 /* One scoring thread: windows first, first + stride, ... on its own engine

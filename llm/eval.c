@@ -12,6 +12,9 @@
 #include <string.h>
 
 #include "llm/eval.h"
+
+#include "llm/xfwd.h"
+#include "mpc/fxp.h"
 #include "llm/fail_impl.h"
 
 #define EVAL_SEPARATOR "<|endoftext|>"
@@ -54,6 +57,72 @@ void eval_engine_float(eval_engine_t *out, fwd_t *f)
     out->begin = float_begin;
     out->step = float_step;
     out->attended = float_attended;
+}
+
+struct eval_fixed {
+    const model_t *m;
+    int f;
+    uint8_t round_seed[PRG_SEED_BYTES];
+    xfwd_t *x;
+    float *logits; /* (vocab) */
+};
+
+static mpc_err_t fixed_begin(void *self, kv_t *kv, char *err)
+{
+    eval_fixed_t *s = self;
+    xfwd_free(&s->x);
+    mpc_err_t e = xfwd_new(&s->x, &s->m->cfg, s->m, NULL, XFWD_PLAIN, s->f, s->round_seed, err);
+    if (!e) e = xfwd_setup(s->x);
+    if (!e && kv) e = xfwd_set_policy(s->x, kv_config(kv));
+    if (e && err && !*err)
+        snprintf(err, CHAN_ERR_BYTES, "the fixed engine runs the full cache and streaming only");
+    return e;
+}
+
+static const float *fixed_step(void *self, int token, int pos)
+{
+    eval_fixed_t *s = self;
+    int next;
+    mpc_err_t e = xfwd_forward(s->x, &token, pos, 1, &next);
+    MPC_ASSERT(e == MPC_OK); /* the plain engine fails only on programmer errors */
+    const uint64_t *lg = xfwd_logits(s->x);
+    for (int i = 0; i < s->m->cfg.vocab_size; i++) s->logits[i] = (float)fxp_decode(lg[i], s->f);
+    return s->logits;
+}
+
+static int fixed_attended(void *self, int layer)
+{
+    return xfwd_attended(((eval_fixed_t *)self)->x, layer);
+}
+
+mpc_err_t eval_engine_fixed(eval_engine_t *out, eval_fixed_t **state, const model_t *m,
+                            int frac_bits, const uint8_t *round_seed, char *err)
+{
+    eval_fixed_t *s = calloc(1, sizeof *s);
+    if (s) s->logits = malloc((size_t)m->cfg.vocab_size * sizeof *s->logits);
+    if (!s || !s->logits) {
+        free(s);
+        return llm_fail(err, MPC_ENOMEM, "out of memory for the fixed engine");
+    }
+    s->m = m;
+    s->f = frac_bits;
+    if (round_seed) memcpy(s->round_seed, round_seed, PRG_SEED_BYTES);
+    else prg_seed_random(s->round_seed);
+    out->self = s;
+    out->begin = fixed_begin;
+    out->step = fixed_step;
+    out->attended = fixed_attended;
+    *state = s;
+    return MPC_OK;
+}
+
+void eval_fixed_free(eval_fixed_t **state)
+{
+    if (!state || !*state) return;
+    xfwd_free(&(*state)->x);
+    free((*state)->logits);
+    free(*state);
+    *state = NULL;
 }
 
 mpc_err_t eval_new(eval_t **out, const model_t *m, char *err)

@@ -73,6 +73,17 @@ typedef struct eval_engine {
  * begin attaches the policy with fwd_set_kv. */
 void eval_engine_float(eval_engine_t *out, fwd_t *f);
 
+/* The fixed-point plain engine (llm/xfwd.h) as an eval engine: each window
+ * starts a fresh run state with the policy's configuration (the full cache
+ * or streaming: the policies the fixed and secure engines run so far; begin
+ * fails with MPC_EARG for the others), stepping one token at a time; logits
+ * are decoded to float. round_seed is its rounding stream (NULL: random).
+ * The caller owns *state (eval_fixed_free). */
+typedef struct eval_fixed eval_fixed_t;
+mpc_err_t eval_engine_fixed(eval_engine_t *out, eval_fixed_t **state, const model_t *m,
+                            int frac_bits, const uint8_t *round_seed, char *err) MPC_WUR;
+void eval_fixed_free(eval_fixed_t **state);
+
 /* Sums over scored tokens, for one policy over any number of windows. */
 typedef struct eval_sums {
     double nll;         /* sum of -log p'(true token) under the policy */

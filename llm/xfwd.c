@@ -604,7 +604,7 @@ mpc_err_t xfwd_forward(xfwd_t *x, const int *tokens, int pos0, int n, int *next)
         if (e) goto out;
         if (x->opts.pad && (x->role == MPC_P1 || x->role == XFWD_PLAIN)) {
             /* P1's share (or the plain value) of every score against a pad */
-            uint64_t bias = fxp_encode(-160.0, 2 * f);
+            uint64_t bias = fxp_encode(-400.0, 2 * f);
             for (size_t r = 0; r < H * N; r++)
                 for (size_t j = 0; j < cnt; j++) {
                     size_t key = j < sink ? j : T - win + (j - sink);

@@ -77,9 +77,10 @@ mpc_err_t xfwd_set_policy(xfwd_t *x, const kv_config_t *kv) MPC_WUR;
  *   pad: the prompt is left-padded to a public length (--pad-to). P1 and the
  *     plain engine pass the number of pad positions in pad_len; P0 and the
  *     dealer pass -1. Pad keys are zeroed by one product with P1's 0/1 mask
- *     at the prefill, and P1 adds -160 at scale 2f to its share of every
- *     score against a pad key, so real queries give pads e^-146 or less:
- *     nothing (the public bound for padded prompts is |score| < 2^7). RoPE
+ *     at the prefill, and P1 adds -400 at scale 2f to its share of every
+ *     score against a pad key: inside the softmax's range (|s| < 2^9), and
+ *     e^-14 or less against any row whose best real score exceeds -386,
+ *     so pads weigh nothing. RoPE
  *     is relative, so shifting the prompt right changes scores only by the
  *     rounding of the cos/sin tables.
  *   reveal_logits: P1 receives the logits each step (one flight) and takes

@@ -35,11 +35,11 @@ static int64_t signed_index(size_t v, int bits)
 
 #define EXP_RES  11 /* u on a 2^-11 grid */
 #define EXP_LO   9  /* low field: d in (−2^9, 2^9), DIFF */
-#define EXP_HI   12 /* high field: h in [0, 2^12), WRAP */
+#define EXP_HI   13 /* high field: h in [0, 2^13), WRAP */
 #define EXP_TAB  24 /* scale of both tables */
 #define EXP_CLIP 14.0
 
-/* The two fields of u = −x and their tables (lo: 2^10 words, hi: 2^12). */
+/* The two fields of u = −x and their tables (lo: 2^10 words, hi: 2^13). */
 static void exp_fields(lut_field_t f[2], const uint64_t *tabs[2], uint64_t *lo, uint64_t *hi,
                        int in_scale)
 {

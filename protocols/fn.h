@@ -37,18 +37,20 @@
  * on two fields of u = −x (SIGMA's nExp, Gupta et al. PETS 2024 §5.2, with
  * the truncation folded into the lookup):
  *   V = floor(u / 2^k) + c,  k = in_scale − 11   (u to a 2^-11 grid)
- *   V = 2^9 · h + d,  h in [0, 2^12) (WRAP field), d in (−2^9, 2^9) (DIFF)
+ *   V = 2^9 · h + d,  h in [0, 2^13) (WRAP field), d in (−2^9, 2^9) (DIFF)
  *   e^-u ≈ T_hi[h] · T_lo[d] = e^(−V·2^-11),
  * both tables at scale 24, one Beaver product at scale 48 and one
  * truncation to out_scale (out_scale <= 47).
  * Error: |e^x − out| <= 2^-11 + 1 ulp of out_scale + 2^-23.
- * Rounds 3 (lookup, product, truncation). Bytes sent ⌈(in_scale + 10)/8⌉
- * + 16 + 8 = 28 at in = 16. Offline: DPF keys of 9 and 12 bits to each
- * party, plus 8 (mask) + 8 (triple) + 24 (truncation) to P1. The 12-bit
- * high field covers −x < 2^10, so a softmax row may span 2^9 (scores of
- * |s| < 2^8, SOFTMAX_INT_BITS) before its clip at −14 takes over.
+ * Rounds 3 (lookup, product, truncation). Bytes sent ⌈(in_scale + 11)/8⌉
+ * + 16 + 8 = 28 at in = 16. Offline: DPF keys of 9 and 13 bits to each
+ * party, plus 8 (mask) + 8 (triple) + 24 (truncation) to P1. The 13-bit
+ * high field covers −x < 2^11, so a softmax row may span 2^10 (scores of
+ * |s| < 2^9, SOFTMAX_INT_BITS: stories260K's reach 276 on TinyStories)
+ * before its clip at −14 takes over. Only the first 57 entries of the high
+ * table are nonzero, so lut evaluates that field at 57 points, not 2^13.
  * Leaves: 2^9 + 2^10 per element. Sites: FN_EXP_SITES. */
-#define FN_EXP_INT_BITS 9
+#define FN_EXP_INT_BITS 10
 #define FN_EXP_SITES    2
 
 mpc_err_t fn_exp_gen(mpc_ctx_t *ctx, size_t n, int in_scale, int out_scale, uint64_t site) MPC_WUR;

@@ -48,7 +48,7 @@
 
 #include "mpc/ctx.h"
 
-#define SOFTMAX_INT_BITS 8
+#define SOFTMAX_INT_BITS 9
 #define SOFTMAX_MAX_N    32768
 #define SOFTMAX_SITES    4
 #define SOFTMAX_E_SCALE  24
