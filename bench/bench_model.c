@@ -10,6 +10,7 @@
 
 #include "llm/model.h"
 #include "llm/xfwd.h"
+#include "mpcache/kv.h"
 #include "mpc/ctx.h"
 #include "mpc/fxp.h"
 #include "net/net.h"
@@ -25,9 +26,11 @@ typedef struct job {
     int T;
     const model_config_t *cfg;
     const model_t *m;
+    const kv_config_t *kv; /* the policy (NULL: the full cache) */
     int *tokens; /* prefill prompt (P1) */
     double start[2], end[2];
     uint64_t part_bytes[2][XPART_COUNT], part_rounds[2][XPART_COUNT];
+    int attended[256]; /* per layer, at the measured step */
 } job_t;
 
 typedef struct role {
@@ -50,7 +53,8 @@ static void *role_main(void *arg)
         mpc_fail(ctx, r->err, "%s", err);
         return NULL;
     }
-    r->err = xfwd_setup(x);
+    if (j->kv) r->err = xfwd_set_policy(x, j->kv);
+    if (!r->err) r->err = xfwd_setup(x);
     if (!r->err && !j->prefill) {
         stats_phase(&ctx->stats, PHASE_SETUP);
         r->err = xfwd_fill_random(x, j->T, 99);
@@ -71,6 +75,8 @@ static void *role_main(void *arg)
             r->err = xfwd_forward(x, p == MPC_P1 ? &tok : NULL, j->T, 1, &next);
         stats_phase(&ctx->stats, PHASE_OTHER);
     }
+    if (p == MPC_P0)
+        for (int l = 0; l < j->cfg->n_layers && l < 256; l++) j->attended[l] = xfwd_attended(x, l);
     if (p != MPC_DEALER) {
         j->end[p] = stats_now();
         for (int k = 0; k < XPART_COUNT; k++) {
@@ -120,14 +126,16 @@ static int make_model(const char *shape, int T, model_t **m, model_config_t *cfg
 
 static int run(int argc, char **argv, int prefill)
 {
-    const char *shape = NULL, *policy = "full", *device = "cpu", *dealer_mode = "offline";
+    const char *shape = NULL, *policy = "full", *device = "cpu", *dealer_mode = "offline",
+               *netname = "none";
     int T = 0, json = 0;
-    double budget = 1.0;
+    double budget = 1.0, keep = 0.5;
     static const struct option opts[] = {
         {"shape", required_argument, 0, 's'},   {"seq", required_argument, 0, 'T'},
         {"policy", required_argument, 0, 'p'},  {"budget", required_argument, 0, 'b'},
         {"static-keep", required_argument, 0, 'S'}, {"device", required_argument, 0, 'd'},
         {"dealer", required_argument, 0, 'D'},  {"json", no_argument, 0, 'j'},
+        {"net", required_argument, 0, 'n'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     int c;
     optind = 1;
@@ -138,14 +146,19 @@ static int run(int argc, char **argv, int prefill)
         case 'T': T = atoi(optarg); break;
         case 'p': policy = optarg; break;
         case 'b': budget = atof(optarg); break;
-        case 'S': break;
+        case 'S': keep = atof(optarg); break;
         case 'd': device = optarg; break;
         case 'D': dealer_mode = optarg; break;
+        case 'n': netname = optarg; break;
         case 'j': json = 1; break;
         case 'h':
-            printf("usage: mpcllm-bench %s --shape NAME --seq T [--policy full] [--device cpu]\n"
-                   "                    [--dealer offline|stream] [--json]\n"
-                   "shapes: stories260K (real), stories15M, stories110M, mpcache-1l, llama7b-1l\n",
+            printf("usage: mpcllm-bench %s --shape NAME --seq T [--policy full|streaming]\n"
+                   "                    [--budget R] [--device cpu] [--dealer offline|stream]\n"
+                   "                    [--net none|lan|wan] [--json]\n"
+                   "shapes: stories260K (real), stories15M, stories110M, mpcache-1l, llama7b-1l\n"
+                   "--net shapes the P0-P1 link with the channel's own delay and rate limit\n"
+                   "(LAN: 0.25 ms one way, 1 Gbit/s; WAN: 20 ms, 100 Mbit/s), to check the\n"
+                   "modelled lan_s / wan_s against a real run on this machine.\n",
                    prefill ? "prefill" : "decode");
             return 0;
         default: fprintf(stderr, "mpcllm-bench: unknown option '%s'\n", argv[optind - 1]); return 2;
@@ -155,13 +168,35 @@ static int run(int argc, char **argv, int prefill)
         fprintf(stderr, "mpcllm-bench: --shape and --seq T (>= 1) are required\n");
         return 2;
     }
-    if (strcmp(policy, "full")) {
-        fprintf(stderr, "mpcllm-bench: policy '%s' in MPC is not built yet; the secure engine "
-                        "attends the full cache\n", policy);
+    kv_config_t kvc;
+    kv_config_default(&kvc);
+    char msg[CHAN_ERR_BYTES];
+    if (kv_policy_parse(policy, &kvc.policy, msg, sizeof msg)) {
+        fprintf(stderr, "mpcllm-bench: %s\n", msg);
+        return 2;
+    }
+    if (kvc.policy != KV_FULL && kvc.policy != KV_STREAMING) {
+        fprintf(stderr, "mpcllm-bench: policy '%s' inside MPC is not built yet (full and "
+                        "streaming are)\n", policy);
         return 1;
+    }
+    if (!(budget > 0 && budget <= 1)) {
+        fprintf(stderr, "mpcllm-bench: --budget wants a number in (0, 1]\n");
+        return 2;
     }
     if (strcmp(device, "cpu")) {
         fprintf(stderr, "mpcllm-bench: --device %s is not available in this build\n", device);
+        return 2;
+    }
+    double delay_ms = 0, rate_mbit = 0;
+    if (!strcmp(netname, "lan")) {
+        delay_ms = LAN_RTT * 1e3 / 2;
+        rate_mbit = LAN_BPS * 8 / 1e6;
+    } else if (!strcmp(netname, "wan")) {
+        delay_ms = WAN_RTT * 1e3 / 2;
+        rate_mbit = WAN_BPS * 8 / 1e6;
+    } else if (strcmp(netname, "none")) {
+        fprintf(stderr, "mpcllm-bench: --net is none, lan or wan\n");
         return 2;
     }
     int stream = !strcmp(dealer_mode, "stream");
@@ -178,6 +213,21 @@ static int run(int argc, char **argv, int prefill)
     j->T = T;
     j->cfg = &cfg;
     j->m = m;
+    if (kvc.policy == KV_STREAMING) {
+        kvc.n_layers = cfg.n_layers;
+        kvc.n_heads = cfg.n_heads;
+        kvc.n_kv_heads = cfg.n_kv_heads;
+        kvc.head_size = cfg.dim / cfg.n_heads;
+        kvc.seq_len = cfg.seq_len;
+        kvc.prompt_len = T; /* the filled cache stands for the prompt */
+        kvc.budget = budget;
+        kvc.static_keep = keep > budget ? keep : budget;
+        if (kv_config_check(&kvc, msg, sizeof msg)) {
+            fprintf(stderr, "mpcllm-bench: %s\n", msg);
+            return 2;
+        }
+        j->kv = &kvc;
+    }
     j->tokens = malloc((size_t)T * sizeof *j->tokens);
     for (int i = 0; i < T; i++) j->tokens[i] = i == 0 ? 1 : 3 + (i * 7919) % (cfg.vocab_size - 3);
 
@@ -187,6 +237,8 @@ static int run(int argc, char **argv, int prefill)
     for (int p = 0; p < 2; p++) {
         net_opts_default(&ko[p]);
         ko[p].timeout_ms = 600000;
+        ko[p].delay_ms = delay_ms;
+        ko[p].rate_mbit = rate_mbit;
         snprintf(dir, sizeof dir, "/tmp/mpcllm-benchm-keys-%d-%d", (int)getpid(), p);
         if (net_keygen(dir, err) || net_key_load(dir, ko[p].public_key, ko[p].secret_key, err))
             die("keys", err);
@@ -271,12 +323,19 @@ static int run(int argc, char **argv, int prefill)
     uint64_t attn = j->part_bytes[0][XPART_ATTN] + j->part_bytes[1][XPART_ATTN];
     double lan = time_s + maxdir / LAN_BPS + rounds * LAN_RTT / 2;
     double wan = time_s + maxdir / WAN_BPS + rounds * WAN_RTT / 2;
-    long attended = (long)cfg.n_layers * cfg.n_kv_heads * (T + (prefill ? 0 : 1));
+    long attended = 0;
+    for (int l = 0; l < cfg.n_layers; l++) attended += j->attended[l];
+    /* The best ratio a policy attending fraction R of the cache could reach,
+     * from this run's split: attention scales with the tokens attended. */
+    double full_att = (double)cfg.n_layers * cfg.n_kv_heads * (T + (prefill ? 0 : 1));
+    double frac = attended / full_att, attn_full = frac > 0 ? attn / frac : 0;
+    double nonattn = (double)online - attn;
+    double bound = j->kv ? (nonattn + attn_full) / (nonattn + budget * attn_full) : 1.0;
     fprintf(stderr,
-            "%s %s T=%d full: %.4f s online (%s dealer), %.2f MB online both ways, %llu rounds, "
+            "%s %s T=%d %s: %.4f s online (%s dealer), %.2f MB online both ways, %llu rounds, "
             "%.2f MB offline, %.2f MB setup\n  modelled: LAN %.4f s (1 Gbit/s, 0.5 ms RTT), "
             "WAN %.4f s (100 Mbit/s, 40 ms RTT); offline generation %.3f s\n",
-            prefill ? "prefill" : "decode", shape, T, time_s, stream ? "streaming" : "offline",
+            prefill ? "prefill" : "decode", shape, T, policy, time_s, stream ? "streaming" : "offline",
             online / 1e6, (unsigned long long)rounds, offline / 1e6, setup / 1e6, lan, wan,
             offline_s);
     fprintf(stderr, "  %-10s %14s %8s\n", "part", "bytes", "rounds");
@@ -288,16 +347,16 @@ static int run(int argc, char **argv, int prefill)
     fprintf(stderr, "  by protocol (P0's view):\n");
     stats_report(&r[0].ctx.stats, stderr);
     if (json)
-        printf("{\"shape\":\"%s\",\"seq\":%d,\"mode\":\"%s\",\"policy\":\"full\",\"budget\":1,"
+        printf("{\"shape\":\"%s\",\"seq\":%d,\"mode\":\"%s\",\"policy\":\"%s\",\"budget\":%g,"
                "\"attended_tokens\":%ld,\"online_bytes\":%llu,\"offline_bytes\":%llu,"
                "\"rounds\":%llu,\"time_s\":%.6f,\"offline_s\":%.6f,\"setup_bytes\":%llu,"
-               "\"attention_bytes\":%llu,\"bound_ratio\":1,\"lan_s\":%.6f,\"wan_s\":%.6f,"
-               "\"dealer\":\"%s\"}\n",
-               shape, T, prefill ? "prefill" : "decode", attended, (unsigned long long)online,
+               "\"attention_bytes\":%llu,\"bound_ratio\":%.4f,\"lan_s\":%.6f,\"wan_s\":%.6f,"
+               "\"dealer\":\"%s\",\"net\":\"%s\"}\n",
+               shape, T, prefill ? "prefill" : "decode", policy, j->kv ? budget : 1.0, attended,
+               (unsigned long long)online,
                (unsigned long long)offline, (unsigned long long)rounds, time_s, offline_s,
-               (unsigned long long)setup, (unsigned long long)attn, lan, wan,
-               stream ? "stream" : "offline");
-    (void)budget;
+               (unsigned long long)setup, (unsigned long long)attn, bound, lan, wan,
+               stream ? "stream" : "offline", netname);
     for (int p = 0; p < 3; p++) mpc_ctx_destroy(&r[p].ctx);
     if (!stream)
         for (int p = 0; p < 2; p++) unlink(path[p]);
