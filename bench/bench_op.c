@@ -1,5 +1,15 @@
 /* bench/bench_op.c - per-protocol benchmark: offline into tape files, then
- * online over loopback TCP with CurveZMQ. */
+ * online over loopback TCP with CurveZMQ.
+ *
+ * --device cuda (mul, trunc, matmul) gives each party a device context
+ * (ctx->device) and runs the party-local arithmetic on the GPU: the Beaver
+ * reconstruction, the truncation after its opening, and the matrix-vector
+ * products with the weights resident on the device since the setup phase.
+ * Those evaluations are written here beside the ops, mirroring
+ * protocols/mul.c, trunc.c and matmul.c call for call (same correlations in
+ * the same order, same messages), so the dealer's tapes serve both paths;
+ * only the arithmetic moves. The masking before an opening stays on the
+ * host, since its result goes straight to the network. */
 #include "bench/bench_op.h"
 
 #include <getopt.h>
@@ -10,6 +20,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
+#include "kernels/cuda.h"
+#include "kernels/dev.h"
+#include "kernels/elem.h"
 #include "kernels/ring.h"
 #include "mpc/ctx.h"
 #include "mpc/fxp.h"
@@ -79,9 +94,50 @@ static void prep_mul(op_case_t *c)
     prg_free(&g);
 }
 
+#define MUL_TAG CHAN_TAG('m', 'u', 'l', ' ')
+#define TRUNC_TAG CHAN_TAG('t', 'r', 'n', 'c')
+#define MATMUL_TAG CHAN_TAG('m', 'm', 'u', 'l')
+
+/* A device failure as the context's error. */
+static mpc_err_t bench_dev_err(mpc_ctx_t *ctx, mpc_err_t e)
+{
+    return e == MPC_EDEVICE ? mpc_fail(ctx, e, "%s", dev_error(ctx->device)) : e;
+}
+
+/* mul_eval (protocols/mul.c) with the reconstruction on ctx->device. */
+static mpc_err_t mul_eval_dev(mpc_ctx_t *ctx, uint64_t *z, const uint64_t *x, const uint64_t *y,
+                              size_t n)
+{
+    stats_push(&ctx->stats, "mul");
+    arena_mark_t m = arena_mark(&ctx->arena);
+    uint64_t *a = arena_alloc(&ctx->arena, 5 * n * sizeof *a);
+    mpc_err_t e = MPC_OK;
+    if (!a) {
+        e = mpc_fail(ctx, MPC_ENOMEM, "mul_eval_dev: out of memory for %zu products", n);
+        goto out;
+    }
+    uint64_t *b = a + n, *c = b + n, *ed = c + n; /* ed: (e | d), 2n words */
+    mpc_corr_rand(ctx, a, n);
+    mpc_corr_rand(ctx, b, n);
+    e = mpc_corr_share(ctx, c, n);
+    if (e) goto out;
+    ring_sub(ed, x, a, n);
+    ring_sub(ed + n, y, b, n);
+    e = mpc_open(ctx, MUL_TAG, ed, ed, 2 * n);
+    if (!e)
+        e = bench_dev_err(ctx,
+                          dev_beaver(ctx->device, z, c, a, b, ed, ed + n, n, ctx->party == MPC_P0));
+out:
+    arena_reset(&ctx->arena, m);
+    stats_pop(&ctx->stats);
+    return e;
+}
+
 static mpc_err_t role_mul(mpc_ctx_t *ctx, op_case_t *c)
 {
     if (ctx->party == MPC_DEALER) return mul_gen(ctx, c->n);
+    if (ctx->device)
+        return mul_eval_dev(ctx, c->out[ctx->party], c->x[ctx->party], c->y[ctx->party], c->n);
     return mul_eval(ctx, c->out[ctx->party], c->x[ctx->party], c->y[ctx->party], c->n);
 }
 
@@ -100,9 +156,38 @@ static void prep_trunc(op_case_t *c)
     prg_free(&g);
 }
 
+/* trunc_eval (protocols/trunc.c) with the arithmetic after the opening on
+ * ctx->device. out may alias x. */
+static mpc_err_t trunc_eval_dev(mpc_ctx_t *ctx, uint64_t *out, const uint64_t *x, size_t n, int f)
+{
+    stats_push(&ctx->stats, "trunc");
+    arena_mark_t m = arena_mark(&ctx->arena);
+    uint64_t *r = arena_alloc(&ctx->arena, 4 * n * sizeof *r);
+    mpc_err_t e;
+    if (!r) {
+        e = mpc_fail(ctx, MPC_ENOMEM, "trunc_eval_dev: out of memory for %zu elements", n);
+        goto out;
+    }
+    uint64_t *rhi = r + n, *msb = rhi + n, *c = msb + n;
+    e = mpc_corr_share(ctx, r, n);
+    if (!e) e = mpc_corr_share(ctx, rhi, n);
+    if (!e) e = mpc_corr_share(ctx, msb, n);
+    if (e) goto out;
+    const int p0 = ctx->party == MPC_P0;
+    elem_trunc_open(c, x, r, n, p0);
+    e = mpc_open(ctx, TRUNC_TAG, c, c, n);
+    if (!e) e = bench_dev_err(ctx, dev_trunc_finish(ctx->device, out, c, rhi, msb, n, f, p0));
+out:
+    arena_reset(&ctx->arena, m);
+    stats_pop(&ctx->stats);
+    return e;
+}
+
 static mpc_err_t role_trunc(mpc_ctx_t *ctx, op_case_t *c)
 {
     if (ctx->party == MPC_DEALER) return trunc_gen(ctx, c->n, c->f, TRUNC_SITE(0, 1, 0));
+    if (ctx->device)
+        return trunc_eval_dev(ctx, c->out[ctx->party], c->x[ctx->party], c->n, c->f);
     return trunc_eval(ctx, c->out[ctx->party], c->x[ctx->party], c->n, c->f, TRUNC_SITE(0, 1, 0));
 }
 
@@ -131,6 +216,67 @@ static void prep_matmul(op_case_t *c)
     prg_free(&g);
 }
 
+/* The weight's party-side buffers on ctx->device, resident from the setup
+ * on: P0's W and B in g[0], g[1]; P1's F in g[0]. */
+static mpc_err_t weight_upload(mpc_ctx_t *ctx, const matmul_weight_t *w, uint64_t *g[2])
+{
+    dev_ctx_t *d = ctx->device;
+    const size_t words = w->rows * w->cols;
+    const uint64_t *src[2] = {ctx->party == MPC_P0 ? w->w : w->f, w->b};
+    mpc_err_t e = MPC_OK;
+    for (int i = 0; i < (ctx->party == MPC_P0 ? 2 : 1) && !e; i++) {
+        g[i] = dev_alloc(d, words * sizeof *g[i]);
+        if (!g[i])
+            return mpc_fail(ctx, MPC_ENOMEM, "weight of %zu words: device arena full", words);
+        e = bench_dev_err(ctx, dev_upload(d, g[i], src[i], words * sizeof *g[i]));
+    }
+    return e;
+}
+
+/* matmul_eval (protocols/matmul.c) for one weight, with its products on
+ * ctx->device (weights in g, from weight_upload) and the truncation's
+ * arithmetic too: y (m x rows) = x (m x cols) W^T, truncated by f. */
+static mpc_err_t matmul_eval_dev(mpc_ctx_t *ctx, uint64_t *y, const uint64_t *x,
+                                 const matmul_weight_t *w, uint64_t *const g[2], size_t m, int f)
+{
+    dev_ctx_t *d = ctx->device;
+    const size_t k = w->cols, rows = w->rows;
+    const int p0 = ctx->party == MPC_P0;
+    stats_push(&ctx->stats, "matmul");
+    arena_mark_t mk = arena_mark(&ctx->arena);
+    const size_t dmark = dev_mark(d);
+    uint64_t *E = arena_alloc(&ctx->arena, m * k * sizeof *E);
+    uint64_t *gx = dev_alloc(d, m * k * 8), *gE = dev_alloc(d, m * k * 8);
+    uint64_t *gy = dev_alloc(d, m * rows * 8);
+    mpc_err_t e = MPC_OK;
+    if (!E || !gx || !gE || !gy) {
+        e = mpc_fail(ctx, MPC_ENOMEM, "matmul_eval_dev: out of host or device memory");
+        goto out;
+    }
+    if (!p0) {
+        prg_u64(mpc_corr_prg(ctx), E, m * k); /* A */
+        ring_sub(E, x, E, m * k);
+    }
+    e = mpc_corr_share(ctx, y, m * rows); /* C */
+    if (e) goto out;
+    e = p0 ? mpc_recv(ctx, MATMUL_TAG, E, m * k * sizeof *E)
+           : mpc_send(ctx, MATMUL_TAG, E, m * k * sizeof *E);
+    if (!e) e = bench_dev_err(ctx, dev_upload(d, gx, x, m * k * 8));
+    if (!e) e = bench_dev_err(ctx, dev_upload(d, gy, y, m * rows * 8));
+    /* P0: y = C0 + x0 W^T + E B^T; P1: y = C1 + x1 F^T. */
+    if (!e) e = bench_dev_err(ctx, cuda_ring_gemm_nt(d, gy, gx, g[0], m, rows, k, 1));
+    if (!e && p0) e = bench_dev_err(ctx, dev_upload(d, gE, E, m * k * 8));
+    if (!e && p0) e = bench_dev_err(ctx, cuda_ring_gemm_nt(d, gy, gE, g[1], m, rows, k, 1));
+    if (!e) e = bench_dev_err(ctx, dev_download(d, y, gy, m * rows * 8));
+    sodium_memzero(E, m * k * sizeof *E);
+    if (!e && f > 0) e = trunc_eval_dev(ctx, y, y, m * rows, f);
+out:
+    dev_reset(d, dmark);
+    arena_reset(&ctx->arena, mk);
+    stats_pop(&ctx->stats);
+    return e;
+}
+
 static mpc_err_t role_matmul(mpc_ctx_t *ctx, op_case_t *c)
 {
     /* Site bound: |x| < 4, |W| < 1/sqrt(d): |x W^T| < 4 sqrt(d) << 2^62 at 2f. */
@@ -140,6 +286,14 @@ static mpc_err_t role_matmul(mpc_ctx_t *ctx, op_case_t *c)
     if (ctx->party == MPC_DEALER) {
         e = matmul_weight_gen(ctx, &w, 1, c->n, c->n);
         if (!e) e = matmul_gen(ctx, ws, 1, 1, c->f, TRUNC_SITE(0, 1, 0));
+    } else if (ctx->device) {
+        uint64_t *g[2] = {NULL, NULL};
+        const size_t dmark = dev_mark(ctx->device);
+        e = matmul_weight_eval(ctx, &w, ctx->party == MPC_P0 ? c->W : NULL, 1, c->n, c->n);
+        if (!e) e = weight_upload(ctx, &w, g); /* part of the setup, as F's transfer is */
+        c->setup_done[ctx->party] = stats_now();
+        if (!e) e = matmul_eval_dev(ctx, c->out[ctx->party], c->x[ctx->party], &w, g, 1, c->f);
+        dev_reset(ctx->device, dmark);
     } else {
         e = matmul_weight_eval(ctx, &w, ctx->party == MPC_P0 ? c->W : NULL, 1, c->n, c->n);
         c->setup_done[ctx->party] = stats_now();
@@ -148,6 +302,14 @@ static mpc_err_t role_matmul(mpc_ctx_t *ctx, op_case_t *c)
     }
     matmul_weight_free(&w);
     return e;
+}
+
+/* Device memory one party needs for op at size n: the operands of its
+ * largest step, with room for alignment. */
+static size_t bench_dev_bytes(const char *op, size_t n)
+{
+    if (!strcmp(op, "matmul")) return (2 * n * n + 8 * n) * 8 + ((size_t)1 << 20);
+    return 6 * n * 8 + ((size_t)1 << 20); /* mul: c, a, b, e, d; trunc: c, rhi, msb */
 }
 
 static const op_def_t ops_linear[] = {
@@ -183,8 +345,8 @@ static void fail(const char *msg, const char *detail)
 
 /* One offline + online run. Fills the measured figures. */
 static void run_once(const op_def_t *op, op_case_t *c, net_t *net, const net_opts_t ko[2],
-                     stats_t st[2], uint64_t depth[2], double *online_s, double *offline_s,
-                     uint64_t *offline_bytes)
+                     dev_ctx_t *const dev[2], stats_t st[2], uint64_t depth[2], double *online_s,
+                     double *offline_s, uint64_t *offline_bytes)
 {
     char path[2][96], err[NET_ERR_BYTES];
     uint8_t session[16], seed[2][16];
@@ -223,6 +385,7 @@ static void run_once(const op_def_t *op, op_case_t *c, net_t *net, const net_opt
         r[p].ctx.tape[0] = tape_reader_file(path[p], p, got, err);
         if (!r[p].ctx.tape[0]) fail("tape", err);
         r[p].ctx.peer = p ? b : a;
+        r[p].ctx.device = dev[p]; /* NULL on the CPU */
         r[p].c = c;
         r[p].op = op;
     }
@@ -270,8 +433,11 @@ int bench_op_main(int argc, char **argv)
         case 'r': repeats = atoi(optarg); break;
         case 'j': json = 1; break;
         case 'h':
-            printf("usage: mpcllm-bench op --op NAME --n N [--device cpu] [--repeats R] [--json]\n"
-                   "ops: mul, trunc, matmul (--n is d: 1 x d times d x d)\n");
+            printf("usage: mpcllm-bench op --op NAME --n N [--device cpu|cuda] [--repeats R] "
+                   "[--json]\n"
+                   "ops: mul, trunc, matmul (--n is d: 1 x d times d x d)\n"
+                   "--device cuda runs the parties' local arithmetic of mul, trunc and matmul\n"
+                   "on the GPU (exit 1 without one)\n");
             return 0;
         default: fprintf(stderr, "mpcllm-bench op: unknown option '%s'\n", argv[optind - 1]); return 2;
         }
@@ -292,9 +458,36 @@ int bench_op_main(int argc, char **argv)
         fprintf(stderr, "mpcllm-bench op: --n out of range, or --repeats not in 1..100\n");
         return 2;
     }
-    if (strcmp(device, "cpu")) {
-        fprintf(stderr, "mpcllm-bench op: --device %s is not available in this build\n", device);
+    const int cuda = !strcmp(device, "cuda");
+    if (!cuda && strcmp(device, "cpu")) {
+        fprintf(stderr, "mpcllm-bench op: unknown --device '%s' (cpu or cuda)\n", device);
         return 2;
+    }
+    if (cuda && strcmp(op->name, "mul") && strcmp(op->name, "trunc") &&
+        strcmp(op->name, "matmul")) {
+        fprintf(stderr, "mpcllm-bench op: --op %s has no CUDA path (mul, trunc, matmul have)\n",
+                op->name);
+        return 2;
+    }
+    /* One device context per party (its own stream), forced onto the device
+     * whatever the size: --device picks the path explicitly. */
+    dev_ctx_t *dev[2] = {NULL, NULL};
+    if (cuda) {
+        char why[DEV_ERR_BYTES];
+        if (dev_count(why) == 0) {
+            fprintf(stderr, "mpcllm-bench op: --device cuda: %s\n", why);
+            return 1;
+        }
+        for (int p = 0; p < 2; p++) {
+            if (dev_new(&dev[p], 0, bench_dev_bytes(op->name, n), why) != MPC_OK) {
+                fprintf(stderr, "mpcllm-bench op: --device cuda: %s\n", why);
+                dev_free(&dev[0]);
+                return 1;
+            }
+            dev_set_min_work(dev[p], 0);
+            if (!json) dev_set_log(dev[p], stderr);
+        }
+        fprintf(stderr, "mpcllm-bench op: %s on %s\n", op->name, dev_name(dev[0]));
     }
     op_case_t c = {.n = n, .f = FXP_FRAC_BITS_DEFAULT};
     op->prepare(&c);
@@ -321,7 +514,7 @@ int bench_op_main(int argc, char **argv)
     uint64_t depth[2], offline_bytes = 0;
     for (int r = 0; r < repeats; r++) {
         if (!json && repeats > 1 && isatty(2)) fprintf(stderr, "\rrepeat %d/%d", r + 1, repeats);
-        run_once(op, &c, net, ko, st, depth, &times[r], &offline_s, &offline_bytes);
+        run_once(op, &c, net, ko, dev, st, depth, &times[r], &offline_s, &offline_bytes);
     }
     if (!json && repeats > 1 && isatty(2)) fputc('\n', stderr);
     qsort(times, (size_t)repeats, sizeof *times, cmp_double);
@@ -353,13 +546,13 @@ int bench_op_main(int argc, char **argv)
             (unsigned long long)offline_bytes, offline_s, (unsigned long long)setup, max_abs, rel,
             lan, wan);
     if (json)
-        printf("{\"op\":\"%s\",\"n\":%zu,\"device\":\"cpu\",\"online_bytes\":%llu,"
+        printf("{\"op\":\"%s\",\"n\":%zu,\"device\":\"%s\",\"online_bytes\":%llu,"
                "\"online_bytes_p0\":%llu,\"online_bytes_p1\":%llu,\"rounds\":%llu,"
                "\"offline_bytes\":%llu,\"setup_bytes\":%llu,\"key_bytes\":%.6g,\"time_s\":%.6f,"
                "\"offline_s\":%.6f,\"max_abs_err\":%.6g,\"max_rel_err\":%.6g,\"lan_s\":%.6f,"
                "\"wan_s\":%.6f,\"repeats\":%d}\n",
-               op->name, n, (unsigned long long)online, (unsigned long long)sent0,
-               (unsigned long long)sent1, (unsigned long long)rounds,
+               op->name, n, cuda ? "cuda" : "cpu", (unsigned long long)online,
+               (unsigned long long)sent0, (unsigned long long)sent1, (unsigned long long)rounds,
                (unsigned long long)offline_bytes, (unsigned long long)setup,
                op->key_bytes ? op->key_bytes(c.n) : 0.0, time_s, offline_s, max_abs, rel, lan,
                wan, repeats);
@@ -375,5 +568,6 @@ int bench_op_main(int argc, char **argv)
     free(times);
     free(st);
     net_free(&net);
+    for (int p = 0; p < 2; p++) dev_free(&dev[p]);
     return 0;
 }
