@@ -89,21 +89,22 @@ extern "C" void dev_free(dev_ctx_t **dp)
 {
     if (!dp || !*dp) return;
     dev_ctx_t *d = *dp;
-    /* Failures here cannot be reported to anyone: the context is going. They
-     * are still checked, so that a wipe that failed is not mistaken for one
-     * that happened. */
-    if (cudaSetDevice(d->ordinal) == cudaSuccess) {
-        if (d->base) {
-            if (cudaMemsetAsync(d->base, 0, d->cap, dev_stream(d)) != cudaSuccess ||
-                cudaStreamSynchronize(dev_stream(d)) != cudaSuccess)
-                fprintf(stderr, "dev_free: could not wipe the device arena\n");
-            (void)cudaFree(d->base);
-        }
-        for (int i = 0; i < 2; i++)
-            if (d->ev[i]) (void)cudaEventDestroy((cudaEvent_t)d->ev[i]);
-        if (d->stream) (void)cudaStreamDestroy(dev_stream(d));
+    /* A failure here cannot be returned to anyone (the context is going), but
+     * it is still checked and said, so that a wipe that failed is not taken
+     * for one that happened. */
+    int bad = cudaSetDevice(d->ordinal) != cudaSuccess;
+    if (!bad && d->base) {
+        bad |= cudaMemsetAsync(d->base, 0, d->cap, dev_stream(d)) != cudaSuccess;
+        bad |= cudaStreamSynchronize(dev_stream(d)) != cudaSuccess;
+        bad |= cudaFree(d->base) != cudaSuccess;
     }
-    (void)cudaGetLastError();
+    for (int i = 0; i < 2 && !bad; i++)
+        if (d->ev[i]) bad |= cudaEventDestroy((cudaEvent_t)d->ev[i]) != cudaSuccess;
+    if (!bad && d->stream) bad |= cudaStreamDestroy(dev_stream(d)) != cudaSuccess;
+    if (bad) {
+        fprintf(stderr, "dev_free: device %d: %s while wiping and releasing the arena\n",
+                d->ordinal, cudaGetErrorString(cudaGetLastError()));
+    }
     free(d);
     *dp = NULL;
 }

@@ -25,7 +25,11 @@
  * which the PCIe transfer costs more than the CPU takes), else the CPU
  * reference path of kernels/ring.h or kernels/elem.h, which gives the same
  * bits. When the context has a log (dev_set_log), each call writes one line
- * naming the path it chose and why. Example, one decode-step projection:
+ * naming the path it chose and why. The dispatchers copy every operand each
+ * call, so they pay where the arithmetic per word moved is high (a prefill
+ * GEMM); a decode step's GEMV pays only with the weights kept on the device,
+ * through the kernels of kernels/cuda.h on arena buffers (as mpcllm-bench op
+ * --device cuda does for matmul). Example:
  *
  *     dev_ctx_t *d = NULL;
  *     char why[DEV_ERR_BYTES];
@@ -45,10 +49,11 @@
 
 /* Room for one error detail. */
 #define DEV_ERR_BYTES 256
-/* Default threshold, in the dispatcher's unit of work (output words times
- * the inner length for a product, elements for element-wise ops): below it
- * the CPU path runs. 2^20 words is 8 MiB, about 0.3 ms of PCIe 5 each way,
- * which is also about what the CPU path takes for it. */
+/* Default threshold, in the dispatcher's unit of work (m n k for a product,
+ * elements for element-wise ops): below it the CPU path runs. 2^20 words is
+ * 8 MiB, a few hundred microseconds over PCIe from pageable memory, which is
+ * the order of what the CPU takes for that much work. It is a starting
+ * point: set it per machine with dev_set_min_work. */
 #define DEV_MIN_WORK ((size_t)1 << 20)
 
 /* Not dev_t: that is POSIX's device number type in <sys/types.h>. */
