@@ -239,6 +239,12 @@ int main(int argc, char **argv)
     memcpy(pn.dealer_key, dkey, sizeof dkey);
     party_report_t rep = {0};
     mpc_err_t e = party_join_dealer(&ctx, &pn, &dh, &dchan);
+    if (e) {
+        /* before any text: stdout carries nothing from a session that never ran */
+        net_opts_wipe(&pn.self);
+        net_opts_wipe(&self);
+        cli_fail(prog, "%s: %s%s", mpc_err_str(e), party_peer_name(&ctx), ctx.err);
+    }
     if (!demo) {
         printer_t pr;
         if (printer_start(&pr, tok, json ? NULL : stdout, ids, n_ids)) cli_fail(prog, "out of memory");
@@ -254,11 +260,14 @@ int main(int argc, char **argv)
                              &lg, 0};
         if (!e) e = party_generate(&ctx, &dh.prog, NULL, &io);
         printer_end(&pr);
-        if (!e && !io.stopped_early) e = mpc_corr_finish(&ctx);
+        if (!e && !io.stopped_early) {
+            e = mpc_corr_finish(&ctx);
+            if (!e) e = party_confirm_dealer(&ctx, dchan);
+        }
         if (!e) e = party_exchange_report(&ctx, &rep);
         net_opts_wipe(&pn.self);
         net_opts_wipe(&self);
-        if (e) cli_fail(prog, "%s: %s", mpc_err_str(e), ctx.err);
+        if (e) cli_fail(prog, "%s: %s%s", mpc_err_str(e), party_peer_name(&ctx), ctx.err);
         int gen = steps - P + 1;
         if (json) {
             printf("{\"text\":");
@@ -314,10 +323,11 @@ int main(int argc, char **argv)
                        (unsigned long long)d, (unsigned long long)d, (unsigned long long)d);
     if (!e) e = demo_matvec(&ctx, &h.prog, NULL, x, y);
     if (!e) e = mpc_corr_finish(&ctx);
+    if (!e) e = party_confirm_dealer(&ctx, dchan);
     if (!e) e = party_exchange_report(&ctx, &rep);
     net_opts_wipe(&pn.self);
     net_opts_wipe(&self);
-    if (e) cli_fail(prog, "%s: %s", mpc_err_str(e), ctx.err);
+    if (e) cli_fail(prog, "%s: %s%s", mpc_err_str(e), party_peer_name(&ctx), ctx.err);
 
     double max_err = -1;
     if (verify) {

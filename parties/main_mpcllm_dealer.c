@@ -52,7 +52,7 @@ typedef struct session_job {
     party_dealer_hello_t hello;
     int have_seed;
     uint8_t test_seed[16];
-    int verbose;
+    int verbose, timeout_ms;
     pthread_mutex_t *lock;
     int *running;
 } session_job_t;
@@ -76,7 +76,8 @@ static void *session_main(void *arg)
     char sid[33];
     sid_hex(sid, job->hello.sid);
     mpc_err_t e = mpc_ctx_init(&ctx, MPC_DEALER, (int)job->hello.prog.frac_bits);
-    if (!e) e = party_deal_session(&ctx, job->to, &job->hello, job->have_seed ? job->test_seed : NULL);
+    if (!e) e = party_deal_session(&ctx, job->to, &job->hello, job->have_seed ? job->test_seed : NULL,
+                                    job->timeout_ms);
     if (e)
         fprintf(stderr, "%s: session %.8s failed: %s: %s\n", prog, sid, mpc_err_str(e), ctx.err);
     else if (job->verbose)
@@ -197,6 +198,9 @@ int main(int argc, char **argv)
                 pend[i--] = pend[--n_pend];
             }
         if (!ch) continue;
+        /* every answer, a refusal too, carries the sid the party sent: the
+         * party reads nothing framed with another */
+        if (len == sizeof h) memcpy(ch->session, h.sid, 16);
         char why[128];
         if (len != sizeof h || !hello_valid(&h, why, sizeof why)) {
             if (len != sizeof h) snprintf(why, sizeof why, "malformed hello (%zu bytes)", len);
@@ -217,7 +221,6 @@ int main(int argc, char **argv)
             refuse(&ch, MPC_EPEER, "this session id was already served (replay refused)");
             continue;
         }
-        memcpy(ch->session, h.sid, 16);
         if (match < 0) {
             if (n_pend == MAX_PENDING) {
                 refuse(&ch, MPC_EPEER, "the dealer is busy");
@@ -247,6 +250,7 @@ int main(int argc, char **argv)
         job->have_seed = have_seed;
         memcpy(job->test_seed, test_seed, 16);
         job->verbose = verbose;
+        job->timeout_ms = timeout_ms;
         job->lock = &lock;
         job->running = &running;
         pthread_mutex_lock(&lock);

@@ -144,7 +144,10 @@ static mpc_err_t run_session(mpc_ctx_t *ctx, session_job_t *job, chan_t **dealer
         free(W);
     }
     /* an early stop leaves the tape unfinished, by design */
-    if (!e && !(dh.prog.flags & PROG_EARLY_STOP)) e = mpc_corr_finish(ctx);
+    if (!e && !(dh.prog.flags & PROG_EARLY_STOP)) {
+        e = mpc_corr_finish(ctx);
+        if (!e) e = party_confirm_dealer(ctx, *dealer);
+    }
     if (!e) e = party_exchange_report(ctx, NULL);
     return e;
 }
@@ -163,7 +166,8 @@ static void *session_main(void *arg)
     ctx.peer = job->client;
     if (!e) e = run_session(&ctx, job, &dealer);
     if (e)
-        fprintf(stderr, "%s: session failed: %s: %s\n", prog, mpc_err_str(e), ctx.err);
+        fprintf(stderr, "%s: session failed: %s: %s%s\n", prog, mpc_err_str(e),
+                party_peer_name(&ctx), ctx.err);
     else if (cfg->verbose)
         fprintf(stderr, "%s: session done\n", prog);
     mpc_ctx_destroy(&ctx);

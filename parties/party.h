@@ -81,6 +81,7 @@ typedef struct party_seed_msg {
 #define PARTY_SEED_TAG CHAN_TAG('S', 'E', 'E', 'D')
 #define PARTY_STAT_TAG CHAN_TAG('S', 'T', 'A', 'T')
 #define PARTY_PLEN_TAG CHAN_TAG('P', 'L', 'E', 'N') /* client -> server: the prompt's tokens */
+#define PARTY_DONE_TAG CHAN_TAG('D', 'O', 'N', 'E') /* party -> dealer: the tape was read to END */
 
 /* sid = BLAKE2b-128(nonce0 || nonce1 || pk0 || pk1) of a dealer hello. */
 void party_sid(uint8_t sid[CHAN_SESSION_BYTES], const party_dealer_hello_t *h);
@@ -102,11 +103,17 @@ typedef struct party_net {
 mpc_err_t party_join_dealer(mpc_ctx_t *ctx, const party_net_t *pn,
                             const party_dealer_hello_t *h, chan_t **dealer) MPC_WUR;
 
+/* Party side, once mpc_corr_finish has passed: tells the dealer that the
+ * tape was read to its END, so that the dealer may close the link. */
+mpc_err_t party_confirm_dealer(mpc_ctx_t *ctx, chan_t *dealer) MPC_WUR;
+
 /* Runs the dealer's side of one session whose two channels are connected
  * and whose hellos agree: sends the seeds (derived from test_seed when it is
- * not NULL), generates the program's correlations and finishes the tapes. */
+ * not NULL), generates the program's correlations, finishes the tapes and
+ * waits until both parties confirm they read them (party_confirm_dealer).
+ * The links time out after timeout_ms, as they were opened. */
 mpc_err_t party_deal_session(mpc_ctx_t *ctx, chan_t *to[2], const party_dealer_hello_t *h,
-                             const uint8_t *test_seed) MPC_WUR;
+                             const uint8_t *test_seed, int timeout_ms) MPC_WUR;
 
 /* --- the private matrix-vector product (the demo program) --------------- */
 
@@ -167,6 +174,11 @@ typedef struct party_report {
     uint64_t online_bytes, offline_bytes, setup_bytes, rounds;
     double setup_s, online_s, prefill_s, decode_s;
 } party_report_t;
+
+/* "server: " at P1 or "client: " at P0 when ctx->err is the P0-P1 channel's
+ * own message (mpc/ passes a link's error on word for word, so a bare "peer
+ * closed the connection" would not say which peer), else "". */
+const char *party_peer_name(const mpc_ctx_t *ctx);
 
 /* P0 sends its totals to P1; P1 combines them with its own into *rep. */
 mpc_err_t party_exchange_report(mpc_ctx_t *ctx, party_report_t *rep) MPC_WUR;

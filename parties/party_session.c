@@ -56,8 +56,48 @@ static mpc_err_t deal_program(mpc_ctx_t *ctx, const party_prog_t *prog)
     return mpc_fail(ctx, MPC_EARG, "unknown program kind %u", prog->kind);
 }
 
+mpc_err_t party_confirm_dealer(mpc_ctx_t *ctx, chan_t *dealer)
+{
+    uint8_t done = 1;
+    mpc_err_t e = chan_send(dealer, PARTY_DONE_TAG, 0, &done, sizeof done);
+    return e ? mpc_fail(ctx, e, "dealer: %s", dealer->err) : MPC_OK;
+}
+
+/* When deal_finish returns, up to two queues of the tape (1 MiB messages,
+ * net/'s high-water marks) may still be on their way, and a link closed then
+ * lingers only for its timeout before it drops them: a party that reads
+ * slowly, as under load, would lose the end of its tape. So the dealer holds
+ * both links until each party confirms. A party still connected but slow is
+ * waited for one timeout at a time, taking turns, up to one timeout per
+ * position of the program; an error well before the timeout (the party left,
+ * or sent something else) ends the wait. */
+static mpc_err_t await_confirm(mpc_ctx_t *ctx, chan_t *to[2], const party_prog_t *prog,
+                               int timeout_ms)
+{
+    int done[2] = {0, 0};
+    for (uint32_t turn = 0; turn < prog->steps + 2; turn++) {
+        for (int p = 0; p < 2; p++) {
+            if (done[p]) continue;
+            uint8_t msg;
+            size_t len = 0;
+            uint64_t depth;
+            double t0 = stats_now();
+            mpc_err_t e = chan_recv(to[p], PARTY_DONE_TAG, &depth, &msg, sizeof msg, &len);
+            if (!e) {
+                done[p] = 1;
+                continue;
+            }
+            if (timeout_ms < 0 || (stats_now() - t0) * 1000 < timeout_ms / 2.0)
+                return mpc_fail(ctx, e, "P%d did not confirm its tape: %s", p, to[p]->err);
+        }
+        if (done[0] && done[1]) return MPC_OK;
+    }
+    return mpc_fail(ctx, MPC_EPEER, "P%d did not confirm its tape within %u timeouts",
+                    done[0] ? 1 : 0, prog->steps + 2);
+}
+
 mpc_err_t party_deal_session(mpc_ctx_t *ctx, chan_t *to[2], const party_dealer_hello_t *h,
-                             const uint8_t *test_seed)
+                             const uint8_t *test_seed, int timeout_ms)
 {
     uint8_t seed[2][PRG_SEED_BYTES];
     if (test_seed) {
@@ -93,6 +133,7 @@ mpc_err_t party_deal_session(mpc_ctx_t *ctx, chan_t *to[2], const party_dealer_h
     sodium_memzero(seed, sizeof seed);
     if (!e) e = deal_program(ctx, &h->prog);
     if (!e) e = deal_finish(ctx);
+    if (!e) e = await_confirm(ctx, to, &h->prog, timeout_ms);
     if (e == MPC_EPEER && h->prog.kind == PROG_GENERATE && (h->prog.flags & PROG_EARLY_STOP)) {
         /* the parties ended at BOS, as they may: the rest of the tape is
          * never used */
@@ -100,6 +141,12 @@ mpc_err_t party_deal_session(mpc_ctx_t *ctx, chan_t *to[2], const party_dealer_h
         return MPC_OK;
     }
     return e;
+}
+
+const char *party_peer_name(const mpc_ctx_t *ctx)
+{
+    if (!ctx->peer || !ctx->peer->err[0] || strcmp(ctx->err, ctx->peer->err) != 0) return "";
+    return ctx->party == MPC_P1 ? "server: " : "client: ";
 }
 
 /* The report message: P0's own counters. */
