@@ -443,10 +443,7 @@ out:
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        usage();
-        return CLI_USAGE;
-    }
+    if (argc < 2) cli_usage_error(prog, "a command is needed: generate or demo");
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage();
         return CLI_OK;

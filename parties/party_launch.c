@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -16,6 +17,39 @@
 #include "net/net.h"
 
 static const char *roles[3] = {"dealer", "server", "client"};
+
+/* The paths launch_keys made, files before their folders, for a launcher
+ * ended by a signal: it must not leave secret keys behind in /tmp. The
+ * handler only unlinks and removes folders (async-signal-safe). One set
+ * per process, the latest. */
+static char made[10][96];
+static volatile sig_atomic_t n_made;
+
+static void remove_made(int sig)
+{
+    for (int i = 0; i < n_made; i++)
+        if (unlink(made[i]) != 0) rmdir(made[i]);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void remove_on_signal(const char *dir)
+{
+    int n = 0;
+    for (int i = 0; i < 3; i++) {
+        snprintf(made[n++], sizeof made[0], "%s/%s/public.key", dir, roles[i]);
+        snprintf(made[n++], sizeof made[0], "%s/%s/secret.key", dir, roles[i]);
+        snprintf(made[n++], sizeof made[0], "%s/%s", dir, roles[i]);
+    }
+    snprintf(made[n++], sizeof made[0], "%s", dir);
+    n_made = n;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = remove_made;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+}
 
 int launch_keys(char dir[64], char *err, size_t cap)
 {
@@ -33,11 +67,13 @@ int launch_keys(char dir[64], char *err, size_t cap)
             return -1;
         }
     }
+    remove_on_signal(dir);
     return 0;
 }
 
 void launch_keys_remove(const char *dir)
 {
+    n_made = 0;
     for (int i = 0; i < 3; i++) {
         char p[128];
         snprintf(p, sizeof p, "%s/%s/public.key", dir, roles[i]);
@@ -64,8 +100,12 @@ void launch_sibling(char *out, size_t cap, const char *name)
 
 pid_t launch_spawn(char *const argv[])
 {
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
+        /* A role must not outlive the launcher (killed, or timed out under a
+         * test): it would wait for its session, or serve, forever. */
+        if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent) _exit(127);
         execv(argv[0], argv);
         fprintf(stderr, "cannot start %s: %s\n", argv[0], strerror(errno));
         _exit(127);
