@@ -11,6 +11,7 @@
  */
 #include <getopt.h>
 #include <math.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -238,6 +239,9 @@ static int run_secure(const char *model, const char *tokenizer, const char *prom
     rc = client < 0 ? CLI_FAIL : launch_wait(client, 24 * 3600 * 1000);
     if (rc) fprintf(stderr, "%s: the client failed (exit %d)\n", prog, rc);
 out:
+    /* after a failure the roles would wait for a session that never comes */
+    if (rc && server > 0) kill(server, SIGTERM);
+    if (rc && dealer > 0) kill(dealer, SIGTERM);
     if (server > 0 && launch_wait(server, 5000) != 0 && rc == 0) rc = CLI_FAIL;
     if (dealer > 0 && launch_wait(dealer, 5000) != 0 && rc == 0) rc = CLI_FAIL;
     launch_keys_remove(dir);
@@ -435,6 +439,9 @@ static int cmd_demo(int argc, char **argv)
     rc = client < 0 ? CLI_FAIL : launch_wait(client, timeout_ms * 2);
     if (rc) fprintf(stderr, "%s: the client failed (exit %d)\n", prog, rc);
 out:
+    /* after a failure the roles would wait for a session that never comes */
+    if (rc && server > 0) kill(server, SIGTERM);
+    if (rc && dealer > 0) kill(dealer, SIGTERM);
     if (server > 0 && launch_wait(server, 3000) != 0 && rc == 0) rc = CLI_FAIL;
     if (dealer > 0 && launch_wait(dealer, 3000) != 0 && rc == 0) rc = CLI_FAIL;
     launch_keys_remove(dir);
