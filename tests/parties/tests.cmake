@@ -1,0 +1,5 @@
+# tests/parties: the generation tests run the real programs on stories260K,
+# some for 128 secure steps (about 0.3-0.5 s each on two cores), with
+# several processes sharing the machine: they take minutes (ctest -LE slow
+# leaves them out).
+set(TEST_OPTIONS_generate TIMEOUT 1500 LABELS slow)
