@@ -169,7 +169,7 @@ static double *inputs(int fn, size_t n, const double *edges, size_t ne)
             break;
         }
     }
-    memcpy(v, edges, ne * sizeof *v);
+    if (ne) memcpy(v, edges, ne * sizeof *v);
     return v;
 }
 
