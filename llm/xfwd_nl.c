@@ -36,7 +36,7 @@ mpc_err_t nl_softmax(xfwd_t *x, uint64_t *out, const uint64_t *in, size_t rows, 
      * decode step (n = 1, pos0 + 1 = T) sees everything: no mask. */
     uint8_t *valid = NULL;
     arena_mark_t mk = arena_mark(x->ar);
-    if ((size_t)pos0 + n < T + 1 || n > 1) {
+    if (!(n == 1 && (size_t)pos0 + 1 == T)) {
         valid = arena_alloc(x->ar, rows * T + 1);
         if (!valid) return MPC_ENOMEM;
         for (size_t r = 0; r < rows; r++)
