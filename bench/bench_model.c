@@ -1,11 +1,13 @@
 /* bench/bench_model.c - decode and prefill benchmarks of the secure engine. */
 #include "bench/bench_model.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "llm/model.h"
@@ -124,7 +126,10 @@ static int make_model(const char *shape, int T, model_t **m, model_config_t *cfg
     return 0;
 }
 
-static int run(int argc, char **argv, int prefill)
+/* One benchmark run from its options; the JSON line also goes to out
+ * (JSON_BYTES) for the sweep. */
+#define JSON_BYTES 1024
+static int run(int argc, char **argv, int prefill, char *out)
 {
     const char *shape = NULL, *policy = "full", *device = "cpu", *dealer_mode = "offline",
                *netname = "none";
@@ -155,6 +160,7 @@ static int run(int argc, char **argv, int prefill)
             printf("usage: mpcllm-bench %s --shape NAME --seq T [--policy full|streaming]\n"
                    "                    [--budget R] [--device cpu] [--dealer offline|stream]\n"
                    "                    [--net none|lan|wan] [--json]\n"
+                   "       (or --sweep T1,T2,... [--out DIR] instead of --seq: a table and a plot)\n"
                    "shapes: stories260K (real), stories15M, stories110M, mpcache-1l, llama7b-1l\n"
                    "--net shapes the P0-P1 link with the channel's own delay and rate limit\n"
                    "(LAN: 0.25 ms one way, 1 Gbit/s; WAN: 20 ms, 100 Mbit/s), to check the\n"
@@ -346,8 +352,8 @@ static int run(int argc, char **argv, int prefill)
                                          ? j->part_rounds[0][k] : j->part_rounds[1][k]));
     fprintf(stderr, "  by protocol (P0's view):\n");
     stats_report(&r[0].ctx.stats, stderr);
-    if (json)
-        printf("{\"shape\":\"%s\",\"seq\":%d,\"mode\":\"%s\",\"policy\":\"%s\",\"budget\":%g,"
+    char line[JSON_BYTES];
+    snprintf(line, sizeof line, "{\"shape\":\"%s\",\"seq\":%d,\"mode\":\"%s\",\"policy\":\"%s\",\"budget\":%g,"
                "\"attended_tokens\":%ld,\"online_bytes\":%llu,\"offline_bytes\":%llu,"
                "\"rounds\":%llu,\"time_s\":%.6f,\"offline_s\":%.6f,\"setup_bytes\":%llu,"
                "\"attention_bytes\":%llu,\"bound_ratio\":%.4f,\"lan_s\":%.6f,\"wan_s\":%.6f,"
@@ -357,6 +363,8 @@ static int run(int argc, char **argv, int prefill)
                (unsigned long long)offline, (unsigned long long)rounds, time_s, offline_s,
                (unsigned long long)setup, (unsigned long long)attn, bound, lan, wan,
                stream ? "stream" : "offline", netname);
+    if (json) printf("%s", line);
+    if (out) snprintf(out, JSON_BYTES, "%s", line);
     for (int p = 0; p < 3; p++) mpc_ctx_destroy(&r[p].ctx);
     if (!stream)
         for (int p = 0; p < 2; p++) unlink(path[p]);
@@ -373,12 +381,121 @@ static int run(int argc, char **argv, int prefill)
     return 0;
 }
 
+/* A number from a JSON line of run(): the value after "key": */
+static double json_num(const char *line, const char *key)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *p = strstr(line, pat);
+    return p ? atof(p + strlen(pat)) : 0.0;
+}
+
+/* --sweep T1,T2,... --out DIR: one run per T, then DIR/decode.jsonl, a
+ * Markdown table (DIR/decode.md) and a plot of cost against T
+ * (DIR/decode.png, gnuplot). */
+static int sweep(int argc, char **argv, int prefill, const char *list, const char *dir)
+{
+    int Ts[32], n = 0;
+    for (const char *p = list; *p && n < 32;) {
+        Ts[n++] = atoi(p);
+        p = strchr(p, ',');
+        if (!p) break;
+        p++;
+    }
+    if (n == 0 || mkdir(dir, 0755) != 0) {
+        if (n == 0 || errno != EEXIST) {
+            fprintf(stderr, "mpcllm-bench: --sweep wants T1,T2,... and --out a writable folder\n");
+            return 2;
+        }
+    }
+    char (*lines)[JSON_BYTES] = calloc((size_t)n, sizeof *lines);
+    char **args = calloc((size_t)argc + 3, sizeof *args);
+    char tbuf[32];
+    int na = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--sweep") || !strcmp(argv[i], "--out")) {
+            i++;
+            continue;
+        }
+        args[na++] = argv[i];
+    }
+    args[na++] = "--seq";
+    args[na++] = tbuf;
+    for (int k = 0; k < n; k++) {
+        snprintf(tbuf, sizeof tbuf, "%d", Ts[k]);
+        fprintf(stderr, "== T = %d (%d of %d)\n", Ts[k], k + 1, n);
+        int rc = run(na, args, prefill, lines[k]);
+        if (rc) {
+            free(lines);
+            free(args);
+            return rc;
+        }
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s.jsonl", dir, prefill ? "prefill" : "decode");
+    FILE *f = fopen(path, "w");
+    snprintf(path, sizeof path, "%s/%s.md", dir, prefill ? "prefill" : "decode");
+    FILE *md = fopen(path, "w");
+    snprintf(path, sizeof path, "%s/%s.dat", dir, prefill ? "prefill" : "decode");
+    FILE *dat = fopen(path, "w");
+    if (!f || !md || !dat) {
+        fprintf(stderr, "mpcllm-bench: cannot write to %s\n", dir);
+        return 1;
+    }
+    fprintf(md, "| T | online s | LAN s | WAN s | online MB | attention MB | rounds | offline MB |\n");
+    fprintf(md, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    for (int k = 0; k < n; k++) {
+        fputs(lines[k], f);
+        const char *l = lines[k];
+        fprintf(md, "| %d | %.3f | %.3f | %.3f | %.2f | %.2f | %.0f | %.1f |\n", Ts[k],
+                json_num(l, "time_s"), json_num(l, "lan_s"), json_num(l, "wan_s"),
+                json_num(l, "online_bytes") / 1e6, json_num(l, "attention_bytes") / 1e6,
+                json_num(l, "rounds"), json_num(l, "offline_bytes") / 1e6);
+        fprintf(dat, "%d %g %g %g %g %g\n", Ts[k], json_num(l, "time_s"), json_num(l, "lan_s"),
+                json_num(l, "wan_s"), json_num(l, "online_bytes") / 1e6,
+                json_num(l, "attention_bytes") / 1e6);
+    }
+    fclose(f);
+    fclose(md);
+    fclose(dat);
+    snprintf(path, sizeof path, "cd '%s' && gnuplot 2>/dev/null <<'EOF'\n"
+             "set terminal pngcairo size 1100,420 font ',10'\n"
+             "set output '%s.png'\n"
+             "set multiplot layout 1,2 title 'secure %s cost against the cache length T'\n"
+             "set xlabel 'T'\nset logscale x 2\nset key left top\nset grid\n"
+             "set ylabel 'seconds'\n"
+             "plot '%s.dat' u 1:2 w lp t 'loopback', '' u 1:3 w lp t 'LAN (model)', "
+             "'' u 1:4 w lp t 'WAN (model)'\n"
+             "set ylabel 'MB (both directions)'\n"
+             "plot '%s.dat' u 1:5 w lp t 'online', '' u 1:6 w lp t 'attention'\n"
+             "unset multiplot\nEOF",
+             dir, prefill ? "prefill" : "decode", prefill ? "prefill" : "decode step",
+             prefill ? "prefill" : "decode", prefill ? "prefill" : "decode");
+    if (system(path) != 0)
+        fprintf(stderr, "mpcllm-bench: no plot (is gnuplot installed?); the table is in %s\n", dir);
+    fprintf(stderr, "wrote %s/%s.md, .jsonl and .png\n", dir, prefill ? "prefill" : "decode");
+    free(lines);
+    free(args);
+    return 0;
+}
+
+static int dispatch(int argc, char **argv, int prefill)
+{
+    const char *list = NULL, *dir = NULL;
+    for (int i = 1; i + 1 < argc; i++) {
+        if (!strcmp(argv[i], "--sweep")) list = argv[i + 1];
+        if (!strcmp(argv[i], "--out")) dir = argv[i + 1];
+    }
+    if (list) return sweep(argc, argv, prefill, list, dir ? dir : "bench-out");
+    return run(argc, argv, prefill, NULL);
+}
+
 int bench_decode_main(int argc, char **argv)
 {
-    return run(argc, argv, 0);
+    return dispatch(argc, argv, 0);
 }
 
 int bench_prefill_main(int argc, char **argv)
 {
-    return run(argc, argv, 1);
+    return dispatch(argc, argv, 1);
 }
