@@ -189,7 +189,7 @@ typedef struct world {
     char bin[3][1100];
     char dealer_ep[256], server_ep[256];
     char dealer_log[128], server_log[128];
-    char timeout[16], dealer_seed[32];
+    char timeout[16], dealer_timeout[16], dealer_seed[32];
     pid_t dealer, server;
 } world_t;
 
@@ -213,15 +213,17 @@ static pid_t start_logged(char *const argv[], char *ep, size_t cap, const char *
 static void dealer_start(world_t *w, const char *listen)
 {
     char *argv[] = {w->bin[0], "--listen", (char *)listen, "--keys", w->keydir[K_DEALER],
-                    "--timeout", w->timeout, "--verbose",
+                    "--timeout", w->dealer_timeout, "--verbose",
                     w->dealer_seed[0] ? "--test-seed" : NULL, w->dealer_seed, NULL};
     w->dealer = start_logged(argv, w->dealer_ep, sizeof w->dealer_ep, w->dealer_log);
 }
 
 /* Keys for dealer, server, client and an outsider; the allow-list holds
- * the client's key only. With allow_only_client, the server uses it. */
-static void world_start(world_t *w, const char *timeout, const char *dealer_seed,
-                        int allow_only_client)
+ * the client's key only. With allow_only_client, the server uses it. The
+ * server and clients time out after timeout seconds, the dealer after
+ * dealer_timeout (NULL: the same). */
+static void world_start(world_t *w, const char *timeout, const char *dealer_timeout,
+                        const char *dealer_seed, int allow_only_client)
 {
     memset(w, 0, sizeof *w);
     char err[256];
@@ -240,6 +242,8 @@ static void world_start(world_t *w, const char *timeout, const char *dealer_seed
     snprintf(w->dealer_log, sizeof w->dealer_log, "%s/dealer.log", w->dir);
     snprintf(w->server_log, sizeof w->server_log, "%s/server.log", w->dir);
     snprintf(w->timeout, sizeof w->timeout, "%s", timeout);
+    snprintf(w->dealer_timeout, sizeof w->dealer_timeout, "%s",
+             dealer_timeout ? dealer_timeout : timeout);
     snprintf(w->dealer_seed, sizeof w->dealer_seed, "%s", dealer_seed ? dealer_seed : "");
     prog_path(w->bin[0], sizeof w->bin[0], "mpcllm-dealer");
     prog_path(w->bin[1], sizeof w->bin[1], "mpcllm-server");
@@ -284,7 +288,14 @@ static int world_teardown(void **state)
 {
     world_t *w = *state;
     if (!w) return 0;
-    /* after a failed assertion: end what is left without asserting */
+    /* after a failed assertion: show the roles' logs, and end what is left
+     * without asserting */
+    if (w->dir[0]) {
+        char *d = slurp(w->dealer_log), *s = slurp(w->server_log);
+        print_message("the dealer's log:\n%sthe server's log:\n%s", d, s);
+        free(d);
+        free(s);
+    }
     pid_t *p[2] = {&w->server, &w->dealer};
     for (int i = 0; i < 2; i++)
         if (*p[i] > 0) {
@@ -509,9 +520,12 @@ static void test_concurrent_clients_get_their_own_text_and_a_killed_one_harms_no
 {
     world_t *w = *state;
     if (!have_models) skip();
-    /* generous timeouts: five sessions share two cores, and the dealer's
-     * sends wait while a slow party drains its queue */
-    world_start(w, "10", "5", 0);
+    /* the parties' default timeout; the dealer's is longer, because its
+     * sends wait while a slow party drains half its queue (32 tape
+     * messages of 1 MiB, 4 tokens here), and that wait counts against its
+     * timeout: five sessions on two cores (under ASan, 8 s a token) would
+     * exceed 30 s */
+    world_start(w, "30", "120", "5", 0);
     static const char *prompts[4] = {"Once upon a time", "The little dog", "Tom and Sue",
                                      "a"};
     static const char *steps[4] = {"24", "22", "20", "18"};
@@ -614,7 +628,7 @@ static void test_bad_input_fails_clearly_and_the_server_keeps_serving(void **sta
 {
     world_t *w = *state;
     if (!have_models) skip();
-    world_start(w, "5", "9", 1);
+    world_start(w, "5", NULL, "9", 1);
     char tokbig[1100];
     snprintf(tokbig, sizeof tokbig, "%s", bigtok);
     {
@@ -708,6 +722,44 @@ static void test_unknown_model_fails_clearly(void **state)
     unlink(err);
 }
 
+/* A session short enough that the dealer queues its whole tape at once:
+ * the client, paused (SIGSTOP) for three of the dealer's timeouts, still
+ * reads all of it, since the dealer holds the link until the client
+ * confirms the END. (Closing at once, its link lingered for one timeout and
+ * then dropped what the client had not taken yet.) */
+static void test_a_paused_client_still_gets_its_whole_tape(void **state)
+{
+    world_t *w = *state;
+    if (!have_models) skip();
+    world_start(w, "30", "2", NULL, 0);
+    char out[128], err[128];
+    tmp_path(out, sizeof out, "paused.out");
+    tmp_path(err, sizeof err, "paused.err");
+    const char *extra[] = {"--prompt", "Hi", "--steps", "8", NULL};
+    pid_t c = client_start(w, K_CLIENT, w->dealer_ep, w->pub[K_DEALER], w->timeout, out, err,
+                           extra);
+    /* the prompt is printed once the dealer's seed is in: its link is up */
+    for (double t0 = now_s(); file_size(out) < 2; sleep_ms(5))
+        if (now_s() - t0 > 30) fail_msg("the client joined no session in 30 s");
+    assert_int_equal(kill(c, SIGSTOP), 0);
+    sleep_ms(6000);
+    assert_int_equal(kill(c, SIGCONT), 0);
+    int rc = launch_wait(c, 120000);
+    char *why = slurp(err);
+    if (rc != 0) fail_msg("the paused client exited %d: %s", rc, why);
+    free(why);
+    char *got = slurp(out), *want = generate_text("float", NULL, NULL, "Hi", 8, 60000);
+    assert_string_equal(got, want);
+    free(got);
+    free(want);
+    char *log = slurp(w->dealer_log);
+    assert_non_null(strstr(log, "done"));
+    free(log);
+    unlink(out);
+    unlink(err);
+    world_stop(w);
+}
+
 /* The dealer dies mid-session: both parties fail with a reason that names
  * the dealer, within their timeouts (after the tape already queued), and
  * the server serves again once a dealer is back on its endpoint. */
@@ -715,7 +767,7 @@ static void test_dealer_killed_mid_session_fails_in_bounded_time(void **state)
 {
     world_t *w = *state;
     if (!have_models) skip();
-    world_start(w, "5", NULL, 0);
+    world_start(w, "5", NULL, NULL, 0);
     char out[128], err[128];
     tmp_path(out, sizeof out, "dk.out");
     tmp_path(err, sizeof err, "dk.err");
@@ -774,7 +826,7 @@ static void test_dealer_refuses_a_replayed_session(void **state)
 {
     world_t *w = *state;
     if (!have_models) skip();
-    world_start(w, "5", NULL, 0);
+    world_start(w, "5", NULL, NULL, 0);
     net_t *net = net_new();
     assert_non_null(net);
     net_opts_t o[2];
@@ -940,6 +992,8 @@ int main(void)
                                         world_alloc, world_teardown),
         cmocka_unit_test_setup_teardown(test_dealer_refuses_a_replayed_session, world_alloc,
                                         world_teardown),
+        cmocka_unit_test_setup_teardown(test_a_paused_client_still_gets_its_whole_tape,
+                                        world_alloc, world_teardown),
         cmocka_unit_test_setup_teardown(test_dealer_killed_mid_session_fails_in_bounded_time,
                                         world_alloc, world_teardown),
         cmocka_unit_test(test_ended_launcher_leaves_no_process_and_no_keys),
