@@ -44,7 +44,7 @@
 #include "parties/launch.h"
 #include "parties/party.h"
 
-static char bindir[1024], model[1024], tok[1024], bigtok[1024];
+static char bindir[1024], model[1024], tok[1024], bigtok[1024], scratch[64];
 static int have_models;
 
 static int group_setup(void **state)
@@ -55,7 +55,16 @@ static int group_setup(void **state)
     have_models = tu_shared_path("models/stories260K.bin", model, sizeof model) &&
                   tu_shared_path("models/tok512.bin", tok, sizeof tok) &&
                   tu_shared_path("models/tokenizer.bin", bigtok, sizeof bigtok);
-    return 0;
+    snprintf(scratch, sizeof scratch, "/tmp/mpcllm-test-gen-XXXXXX");
+    return mkdtemp(scratch) ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", scratch);
+    return system(cmd) == 0 ? 0 : -1;
 }
 
 static double now_s(void)
@@ -76,10 +85,11 @@ static void prog_path(char *out, size_t cap, const char *name)
     snprintf(out, cap, "%s/%s", bindir, name);
 }
 
-/* A scratch file name for this test process. */
+/* A file in this run's scratch folder (removed after the last test, even
+ * when one failed). */
 static void tmp_path(char *out, size_t cap, const char *what)
 {
-    snprintf(out, cap, "/tmp/mpcllm-test-gen-%d-%s", (int)getpid(), what);
+    snprintf(out, cap, "%s/%s", scratch, what);
 }
 
 /* Starts argv with stdout and stderr to files (NULL: inherited); the child
@@ -1007,5 +1017,5 @@ int main(void)
     /* MPCLLM_TEST_FILTER=*replay* runs the matching tests only */
     const char *filter = getenv("MPCLLM_TEST_FILTER");
     if (filter && *filter) cmocka_set_test_filter(filter);
-    return cmocka_run_group_tests(tests, group_setup, NULL);
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
