@@ -36,7 +36,7 @@ uint64_t cli_u64(const char *prog, const char *flag, const char *s, uint64_t lo,
 {
     char *end;
     errno = 0;
-    unsigned long long v = strtoull(s, &end, 0);
+    unsigned long long v = strtoull(s, &end, 10); /* decimal: "010" is ten */
     if (errno || end == s || *end || s[0] == '-' || v < lo || v > hi)
         cli_usage_error(prog, "%s wants an integer in [%llu, %llu], got '%s'", flag,
                         (unsigned long long)lo, (unsigned long long)hi, s);
