@@ -175,6 +175,67 @@ static int run_fixed(const char *model, const char *tokenizer, const char *promp
     return CLI_OK;
 }
 
+/* The dealer and the server of a one-machine run, started as processes
+ * with fresh keys; the client is the caller's to start. */
+typedef struct roles {
+    char dir[64];
+    char bin[3][4096], key[3][128], keydir[3][96], tmo[32];
+    char dealer_ep[256], server_ep[256];
+    pid_t dealer, server;
+} roles_t;
+
+/* Starts the dealer (with test_seed, or NULL) and the server (with its two
+ * extra arguments). Returns 0, or -1 after printing why (then roles_end
+ * still cleans up). */
+static int roles_start(roles_t *r, int timeout_ms, const char *test_seed, const char *sflag,
+                       const char *sval)
+{
+    static const char *names[3] = {"mpcllm-dealer", "mpcllm-server", "mpcllm-client"};
+    static const char *roles[3] = {"dealer", "server", "client"};
+    char err[256];
+    r->dealer = r->server = -1;
+    if (launch_keys(r->dir, err, sizeof err)) cli_fail(prog, "%s", err);
+    for (int i = 0; i < 3; i++) {
+        launch_sibling(r->bin[i], sizeof r->bin[i], names[i]);
+        snprintf(r->keydir[i], sizeof r->keydir[i], "%s/%s", r->dir, roles[i]);
+        snprintf(r->key[i], sizeof r->key[i], "%s/%s/public.key", r->dir, roles[i]);
+    }
+    snprintf(r->tmo, sizeof r->tmo, "%g", timeout_ms / 1000.0);
+    char *dargv[16] = {r->bin[0], "--listen", "tcp://127.0.0.1:*", "--keys", r->keydir[0],
+                       "--sessions", "1", "--timeout", r->tmo};
+    if (test_seed) {
+        dargv[9] = "--test-seed";
+        dargv[10] = (char *)test_seed;
+    }
+    r->dealer = launch_ready(dargv, r->dealer_ep, sizeof r->dealer_ep, timeout_ms, err, sizeof err);
+    if (r->dealer < 0) {
+        fprintf(stderr, "%s: dealer: %s\n", prog, err);
+        return -1;
+    }
+    char *sargv[] = {r->bin[1], "--listen", "tcp://127.0.0.1:*", "--keys", r->keydir[1],
+                     "--dealer", r->dealer_ep, "--dealer-key", r->key[0], "--sessions", "1",
+                     "--timeout", r->tmo, (char *)sflag, (char *)sval, NULL};
+    r->server = launch_ready(sargv, r->server_ep, sizeof r->server_ep, timeout_ms, err, sizeof err);
+    if (r->server < 0) {
+        fprintf(stderr, "%s: server: %s\n", prog, err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Waits for the dealer and the server (ending them at once after a failed
+ * client, whose session they would wait for in vain) and removes the keys.
+ * Returns the run's exit code. */
+static int roles_end(roles_t *r, int rc)
+{
+    if (rc && r->server > 0) kill(r->server, SIGTERM);
+    if (rc && r->dealer > 0) kill(r->dealer, SIGTERM);
+    if (r->server > 0 && launch_wait(r->server, 5000) != 0 && rc == 0) rc = CLI_FAIL;
+    if (r->dealer > 0 && launch_wait(r->dealer, 5000) != 0 && rc == 0) rc = CLI_FAIL;
+    launch_keys_remove(r->dir);
+    return rc ? CLI_FAIL : CLI_OK;
+}
+
 /* --engine secure: dealer, server and client as three processes. */
 static int run_secure(const char *model, const char *tokenizer, const char *prompt, int steps,
                       int frac, const char *test_seed, int timeout_ms, int json,
@@ -182,50 +243,20 @@ static int run_secure(const char *model, const char *tokenizer, const char *prom
 {
     char mbuf[4096], tbuf[4096];
     find_files(&model, &tokenizer, mbuf, tbuf, sizeof mbuf);
-    char dir[64], err[256];
-    if (launch_keys(dir, err, sizeof err)) cli_fail(prog, "%s", err);
-    char bin[3][4096], key[3][128], keydir[3][96], tmo[32], sstr[32], fstr[16];
-    static const char *names[3] = {"mpcllm-dealer", "mpcllm-server", "mpcllm-client"};
-    static const char *roles[3] = {"dealer", "server", "client"};
-    for (int i = 0; i < 3; i++) {
-        launch_sibling(bin[i], sizeof bin[i], names[i]);
-        snprintf(keydir[i], sizeof keydir[i], "%s/%s", dir, roles[i]);
-        snprintf(key[i], sizeof key[i], "%s/%s/public.key", dir, roles[i]);
-    }
-    snprintf(tmo, sizeof tmo, "%g", timeout_ms / 1000.0);
-    snprintf(sstr, sizeof sstr, "%d", steps);
-    snprintf(fstr, sizeof fstr, "%d", frac);
-    char dealer_ep[256], server_ep[256];
-    char *dargv[16] = {bin[0], "--listen", "tcp://127.0.0.1:*", "--keys", keydir[0],
-                       "--sessions", "1", "--timeout", tmo};
-    if (test_seed) {
-        dargv[9] = "--test-seed";
-        dargv[10] = (char *)test_seed;
-    }
+    roles_t r;
     int rc = CLI_FAIL;
-    pid_t server = -1, dealer = launch_ready(dargv, dealer_ep, sizeof dealer_ep, timeout_ms, err,
-                                             sizeof err);
-    if (dealer < 0) {
-        fprintf(stderr, "%s: dealer: %s\n", prog, err);
-        goto out;
-    }
-    char *sargv[] = {bin[1], "--listen", "tcp://127.0.0.1:*", "--keys", keydir[1],
-                     "--dealer", dealer_ep, "--dealer-key", key[0], "--sessions", "1",
-                     "--timeout", tmo, "--model", (char *)model, NULL};
-    server = launch_ready(sargv, server_ep, sizeof server_ep, timeout_ms, err, sizeof err);
-    if (server < 0) {
-        fprintf(stderr, "%s: server: %s\n", prog, err);
-        goto out;
-    }
+    if (roles_start(&r, timeout_ms, test_seed, "--model", model)) return roles_end(&r, rc);
     if (!json)
         fprintf(stderr, "%s: dealer, server and client as three processes on this machine "
                         "(a demonstration: nothing is private between them)\n", prog);
-    char pstr[16];
+    char sstr[32], fstr[16], pstr[16];
+    snprintf(sstr, sizeof sstr, "%d", steps);
+    snprintf(fstr, sizeof fstr, "%d", frac);
     snprintf(pstr, sizeof pstr, "%d", gf->pad_to);
-    char *cargv[32] = {bin[2], "--server", server_ep, "--server-key", key[1], "--dealer",
-                       dealer_ep, "--dealer-key", key[0], "--keys", keydir[2], "--prompt",
+    char *cargv[32] = {r.bin[2], "--server", r.server_ep, "--server-key", r.key[1], "--dealer",
+                       r.dealer_ep, "--dealer-key", r.key[0], "--keys", r.keydir[2], "--prompt",
                        (char *)prompt, "--steps", sstr, "--tokenizer", (char *)tokenizer,
-                       "--frac-bits", fstr, "--timeout", tmo};
+                       "--frac-bits", fstr, "--timeout", r.tmo};
     int na = 21;
     if (json) cargv[na++] = "--json";
     if (gf->pad_to) {
@@ -238,14 +269,7 @@ static int run_secure(const char *model, const char *tokenizer, const char *prom
     pid_t client = launch_spawn(cargv);
     rc = client < 0 ? CLI_FAIL : launch_wait(client, 24 * 3600 * 1000);
     if (rc) fprintf(stderr, "%s: the client failed (exit %d)\n", prog, rc);
-out:
-    /* after a failure the roles would wait for a session that never comes */
-    if (rc && server > 0) kill(server, SIGTERM);
-    if (rc && dealer > 0) kill(dealer, SIGTERM);
-    if (server > 0 && launch_wait(server, 5000) != 0 && rc == 0) rc = CLI_FAIL;
-    if (dealer > 0 && launch_wait(dealer, 5000) != 0 && rc == 0) rc = CLI_FAIL;
-    launch_keys_remove(dir);
-    return rc ? CLI_FAIL : CLI_OK;
+    return roles_end(&r, rc);
 }
 
 static int cmd_generate(int argc, char **argv)
@@ -389,63 +413,26 @@ static int cmd_demo(int argc, char **argv)
     }
     if (optind < argc) cli_usage_error(prog, "unexpected argument '%s'", argv[optind]);
 
-    char dir[64], err[256];
-    if (launch_keys(dir, err, sizeof err)) cli_fail(prog, "%s", err);
-    char bin[3][4096], key[3][128], keydir[3][96], tmo[32], dstr[32], sseed[32], cseed[32];
-    static const char *names[3] = {"mpcllm-dealer", "mpcllm-server", "mpcllm-client"};
-    static const char *roles[3] = {"dealer", "server", "client"};
-    for (int i = 0; i < 3; i++) {
-        launch_sibling(bin[i], sizeof bin[i], names[i]);
-        snprintf(keydir[i], sizeof keydir[i], "%s/%s", dir, roles[i]);
-        snprintf(key[i], sizeof key[i], "%s/%s/public.key", dir, roles[i]);
-    }
-    snprintf(tmo, sizeof tmo, "%g", timeout_ms / 1000.0);
+    char dstr[32], sseed[32], cseed[32];
     snprintf(dstr, sizeof dstr, "%llu", (unsigned long long)d);
     uint64_t seeds[2];
     randombytes_buf(seeds, sizeof seeds);
     snprintf(sseed, sizeof sseed, "%llu", (unsigned long long)seeds[0]);
     snprintf(cseed, sizeof cseed, "%llu", (unsigned long long)seeds[1]);
-
-    char dealer_ep[256], server_ep[256];
-    char *dargv[16] = {bin[0], "--listen", "tcp://127.0.0.1:*", "--keys", keydir[0],
-                       "--sessions", "1", "--timeout", tmo};
-    if (test_seed) {
-        dargv[9] = "--test-seed";
-        dargv[10] = (char *)test_seed;
-    }
+    roles_t r;
     int rc = CLI_FAIL;
-    pid_t dealer = launch_ready(dargv, dealer_ep, sizeof dealer_ep, timeout_ms, err, sizeof err);
-    pid_t server = -1;
-    if (dealer < 0) {
-        fprintf(stderr, "%s: dealer: %s\n", prog, err);
-        goto out;
-    }
-    char *sargv[] = {bin[1], "--listen", "tcp://127.0.0.1:*", "--keys", keydir[1],
-                     "--dealer", dealer_ep, "--dealer-key", key[0], "--sessions", "1",
-                     "--timeout", tmo, "--demo-seed", sseed, NULL};
-    server = launch_ready(sargv, server_ep, sizeof server_ep, timeout_ms, err, sizeof err);
-    if (server < 0) {
-        fprintf(stderr, "%s: server: %s\n", prog, err);
-        goto out;
-    }
+    if (roles_start(&r, timeout_ms, test_seed, "--demo-seed", sseed)) return roles_end(&r, rc);
     if (!json)
         fprintf(stderr, "%s: dealer on %s, server on %s (three processes, one machine: a demo, "
-                        "not a private deployment)\n", prog, dealer_ep, server_ep);
-    char *cargv[] = {bin[2], "--server", server_ep, "--server-key", key[1], "--dealer", dealer_ep,
-                     "--dealer-key", key[0], "--keys", keydir[2], "--d", dstr, "--demo-seed",
-                     cseed, "--verify-seed", sseed, "--timeout", tmo, json ? "--json" : NULL,
-                     NULL};
+                        "not a private deployment)\n", prog, r.dealer_ep, r.server_ep);
+    char *cargv[] = {r.bin[2], "--server", r.server_ep, "--server-key", r.key[1], "--dealer",
+                     r.dealer_ep, "--dealer-key", r.key[0], "--keys", r.keydir[2], "--d", dstr,
+                     "--demo-seed", cseed, "--verify-seed", sseed, "--timeout", r.tmo,
+                     json ? "--json" : NULL, NULL};
     pid_t client = launch_spawn(cargv);
     rc = client < 0 ? CLI_FAIL : launch_wait(client, timeout_ms * 2);
     if (rc) fprintf(stderr, "%s: the client failed (exit %d)\n", prog, rc);
-out:
-    /* after a failure the roles would wait for a session that never comes */
-    if (rc && server > 0) kill(server, SIGTERM);
-    if (rc && dealer > 0) kill(dealer, SIGTERM);
-    if (server > 0 && launch_wait(server, 3000) != 0 && rc == 0) rc = CLI_FAIL;
-    if (dealer > 0 && launch_wait(dealer, 3000) != 0 && rc == 0) rc = CLI_FAIL;
-    launch_keys_remove(dir);
-    return rc ? CLI_FAIL : CLI_OK;
+    return roles_end(&r, rc);
 }
 
 int main(int argc, char **argv)
