@@ -104,8 +104,12 @@ pid_t launch_spawn(char *const argv[])
     pid_t pid = fork();
     if (pid == 0) {
         /* A role must not outlive the launcher (killed, or timed out under a
-         * test): it would wait for its session, or serve, forever. */
-        if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent) _exit(127);
+         * test): it would wait for its session, or serve, forever. SIGKILL,
+         * not SIGTERM: a role told to stop still waits for its running
+         * session, which may wait a whole --timeout for a peer that died
+         * with the launcher; an orphaned role holds nothing worth a clean
+         * exit (the launcher removes the keys). */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(127);
         execv(argv[0], argv);
         fprintf(stderr, "cannot start %s: %s\n", argv[0], strerror(errno));
         _exit(127);
