@@ -22,24 +22,13 @@
 
 #include <cmocka.h>
 
+#include "cudatest.h"
+
 #include "kernels/aes.h"
 #include "kernels/cuda.h"
 #include "kernels/dev.h"
 #include "mpc/prg.h"
 
-#define POISON 0xa5a5a5a5a5a5a5a5ull
-#define ARENA  ((size_t)1 << 30)
-
-typedef struct fixture {
-    dev_ctx_t *d;
-    prg_t *g;
-} fixture_t;
-
-#define DEV_OK(d, call)                                                                            \
-    do {                                                                                           \
-        mpc_err_t e_ = (call);                                                                     \
-        if (e_ != MPC_OK) fail_msg("%s: %s: %s", #call, mpc_err_str(e_), dev_error(d));            \
-    } while (0)
 
 /* Device keystream of (seed, stream) from block0, nblocks long, into got. */
 static void expand_dev(fixture_t *fx, uint64_t *got, const uint8_t seed[PRG_SEED_BYTES],
@@ -133,45 +122,11 @@ static void test_cuda_prg_throughput(void **state)
     memset(&key, 0, sizeof key);
 }
 
-static int setup(void **state)
-{
-    fixture_t *fx = calloc(1, sizeof *fx);
-    char err[DEV_ERR_BYTES];
-    if (!fx || dev_new(&fx->d, 0, ARENA, err) != MPC_OK) {
-        fprintf(stderr, "dev_new: %s\n", fx ? err : "out of memory");
-        free(fx);
-        return -1;
-    }
-    uint8_t seed[PRG_SEED_BYTES];
-    prg_seed_random(seed);
-    printf("# device %s, seed ", dev_name(fx->d));
-    for (int i = 0; i < PRG_SEED_BYTES; i++)
-        printf("%02x", seed[i]);
-    printf("\n");
-    fx->g = prg_new(seed, 0);
-    *state = fx;
-    return fx->g ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    fixture_t *fx = *state;
-    prg_free(&fx->g);
-    dev_free(&fx->d);
-    free(fx);
-    return 0;
-}
-
 int main(void)
 {
-    char why[DEV_ERR_BYTES];
-    if (dev_count(why) == 0) {
-        printf("skipped: %s\n", why);
-        return 77;
-    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cuda_prg_matches_openssl_stream),
         cmocka_unit_test(test_cuda_prg_throughput),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    CUDA_RUN_GROUP(tests);
 }
