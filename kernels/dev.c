@@ -8,6 +8,7 @@
 #include "kernels/dev.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels/cuda.h"
@@ -78,14 +79,68 @@ size_t dev_avail(const dev_ctx_t *d)
     return start < d->cap ? d->cap - start : 0;
 }
 
-int dev_choose(dev_ctx_t *d, const char *op, size_t work)
+int dev_use_parse(const char *s, dev_use_t *use)
+{
+    static const char *const names[] = {"cpu", "auto", "cuda"};
+    for (int i = 0; i < 3; i++)
+        if (s && !strcmp(s, names[i])) {
+            *use = (dev_use_t)i;
+            return 0;
+        }
+    return -1;
+}
+
+mpc_err_t dev_select(dev_ctx_t **out, dev_use_t use, size_t arena_bytes, FILE *log, const char *who,
+                     char why[DEV_ERR_BYTES])
+{
+    *out = NULL;
+    why[0] = '\0';
+    who = who ? who : "";
+    const char *sep = *who ? ": " : "";
+    if (use == DEV_USE_CPU) {
+        if (log) fprintf(log, "%s%sdevice cpu (--device cpu)\n", who, sep);
+        return MPC_OK;
+    }
+    mpc_err_t e = dev_count(why) > 0 ? dev_new(out, 0, arena_bytes, why) : MPC_EDEVICE;
+    if (e) {
+        if (use == DEV_USE_CUDA) return e;
+        if (log) fprintf(log, "%s%sdevice cpu: %s\n", who, sep, why);
+        return MPC_OK;
+    }
+    dev_ctx_t *d = *out;
+    snprintf(d->who, sizeof d->who, "%s", who);
+    if (log)
+        fprintf(log,
+                "%s%sdevice %s, arena %zu MiB; jobs of at least %zu units run there (products "
+                "also need %d multiply-adds per word copied), smaller ones on the CPU\n",
+                who, sep, d->name, arena_bytes >> 20, d->min_work, DEV_MIN_INTENSITY);
+    const char *v = getenv("MPCLLM_DEVICE_LOG");
+    if (v && *v && strcmp(v, "0")) d->log = log;
+    return MPC_OK;
+}
+
+/* dev_choose, for a job that also copies `words` words over the bus (0: no
+ * intensity rule). */
+static int choose(dev_ctx_t *d, const char *op, size_t work, size_t words)
 {
     if (!d) return 0;
-    int gpu = work >= d->min_work;
-    if (d->log)
-        fprintf(d->log, "dev: %s work %zu -> %s (threshold %zu)\n", op, work, gpu ? d->name : "cpu",
-                d->min_work);
+    int big = work >= d->min_work;
+    int dense = d->min_work == 0 || !words || work / DEV_MIN_INTENSITY >= words;
+    int gpu = big && dense;
+    if (d->log) {
+        char dens[64] = "";
+        if (words)
+            snprintf(dens, sizeof dens, ", %zu per word copied (%d wanted)", work / words,
+                     DEV_MIN_INTENSITY);
+        fprintf(d->log, "dev%s%s: %s work %zu%s -> %s (threshold %zu)\n", *d->who ? " " : "",
+                d->who, op, work, dens, gpu ? d->name : "cpu", d->min_work);
+    }
     return gpu;
+}
+
+int dev_choose(dev_ctx_t *d, const char *op, size_t work)
+{
+    return choose(d, op, work, 0);
 }
 
 /* `words` 64-bit words of d's arena for the operands of op, or NULL (and a
@@ -104,9 +159,10 @@ static mpc_err_t gemm(dev_ctx_t *d, int nt, uint64_t *C, const uint64_t *A, cons
 {
     const char *op = nt ? "ring_gemm_nt" : "ring_gemm_nn";
     size_t work = m * n * (k ? k : 1);
+    size_t words = m * k + n * k + (acc ? 2 : 1) * m * n;
     uint64_t *g = NULL;
     size_t mark = 0;
-    if (dev_choose(d, op, work)) {
+    if (choose(d, op, work, words)) {
         mark = dev_mark(d);
         g = dev_take(d, op, m * k + n * k + m * n);
     }

@@ -27,15 +27,24 @@
  * bits. When the context has a log (dev_set_log), each call writes one line
  * naming the path it chose and why. The dispatchers copy every operand each
  * call, so they pay where the arithmetic per word moved is high (a prefill
- * GEMM); a decode step's GEMV pays only with the weights kept on the device,
+ * GEMM): a product must also do DEV_MIN_INTENSITY multiply-adds per word it
+ * copies. A decode step's GEMV (one multiply-add per weight word) therefore
+ * stays on the CPU; it pays only with the weights kept on the device,
  * through the kernels of kernels/cuda.h on arena buffers (as mpcllm-bench op
- * --device cuda does for matmul). Example:
+ * --device cuda does for matmul). Threshold 0 sends every call with a
+ * context to the device, whatever its size or intensity.
+ *
+ * The protocols (protocols/mul.c, trunc.c, matmul.c) call the dispatchers
+ * with mpc_ctx_t.device, so a party runs its local arithmetic on the device
+ * by holding a context there; dev_select makes that context for a program's
+ * --device and says once which path was chosen. Example:
  *
  *     dev_ctx_t *d = NULL;
  *     char why[DEV_ERR_BYTES];
- *     if (dev_count(why) > 0 && dev_new(&d, 0, (size_t)1 << 30, why) != MPC_OK)
- *         fprintf(stderr, "%s\n", why);          // d stays NULL: the CPU runs
- *     mpc_err_t e = dev_ring_gemm_nt(d, y, x, W, 1, out, in, 0);
+ *     if (dev_select(&d, DEV_USE_AUTO, (size_t)1 << 30, stderr, "P0", why) != MPC_OK)
+ *         ...                                   // only DEV_USE_CUDA fails
+ *     ctx.device = d;                           // NULL: the CPU runs
+ *     ...
  *     dev_free(&d);
  */
 #ifndef KERNELS_DEV_H
@@ -55,6 +64,12 @@
  * the order of what the CPU takes for that much work. It is a starting
  * point: set it per machine with dev_set_min_work. */
 #define DEV_MIN_WORK ((size_t)1 << 20)
+/* Multiply-adds a product must do per 64-bit word it copies over the bus
+ * (its operands and result) to run on the device under a non-zero
+ * threshold. About m for an m-row product of large matrices; the CPU does a
+ * few 64-bit multiply-adds in the time PCIe moves one word from pageable
+ * memory, so 8 leaves the device a margin. */
+#define DEV_MIN_INTENSITY 8
 
 /* Not dev_t: that is POSIX's device number type in <sys/types.h>. */
 typedef struct dev_ctx dev_ctx_t;
@@ -86,6 +101,35 @@ void dev_set_log(dev_ctx_t *d, FILE *log);
 /* The dispatch threshold (0: every call with a context runs on the device). */
 void dev_set_min_work(dev_ctx_t *d, size_t min_work);
 
+/* How a party's local arithmetic should run (a program's --device). */
+typedef enum {
+    DEV_USE_CPU = 0, /* the CPU only */
+    DEV_USE_AUTO,    /* a CUDA device when there is one, else the CPU */
+    DEV_USE_CUDA,    /* a CUDA device, or fail */
+} dev_use_t;
+
+/* "cpu", "auto" or "cuda" into *use: 0, or -1 (*use untouched) for
+ * anything else. */
+int dev_use_parse(const char *s, dev_use_t *use);
+
+/* Picks the path of one party's local arithmetic, for its mpc_ctx_t.device:
+ * *out gets a context on device 0 with arena_bytes of device memory (owned
+ * by the caller; free with dev_free) and the default threshold, or NULL for
+ * the CPU. Writes one line to log (when non-NULL), prefixed with who, naming
+ * the path and why:
+ *     P0: device NVIDIA H100 80GB HBM3 (sm_90), arena 2048 MiB; jobs of at
+ *         least 1048576 units run there (products ...), smaller on the CPU
+ *     P0: device cpu (--device cpu)
+ *     P0: device cpu: no CUDA in this build (configure with ...)
+ * Per-call decisions go to log too when the environment sets
+ * MPCLLM_DEVICE_LOG to anything but "0" (dev_set_log); otherwise the context
+ * logs nothing more. DEV_USE_AUTO falls back to the CPU on any failure
+ * (and says why). Returns MPC_OK, or for DEV_USE_CUDA without a usable
+ * device MPC_EDEVICE or MPC_ENOMEM, with *out NULL, the reason in why and
+ * nothing logged. */
+mpc_err_t dev_select(dev_ctx_t **out, dev_use_t use, size_t arena_bytes, FILE *log, const char *who,
+                     char why[DEV_ERR_BYTES]) MPC_WUR;
+
 /* --- device memory ----------------------------------------------------- */
 
 /* bytes of device memory from d's arena, 256-byte aligned; NULL (no error
@@ -114,13 +158,15 @@ mpc_err_t dev_timer_stop(dev_ctx_t *d, double *ms) MPC_WUR;
 
 /* --- dispatch ---------------------------------------------------------- */
 
-/* 1 when a job of `work` units named op should run on d's device, else 0;
- * logs the choice (see above). d may be NULL (then 0). */
+/* 1 when a job of `work` units named op should run on d's device (work
+ * reaches the threshold), else 0; logs the choice (see above). d may be
+ * NULL (then 0). The products also weigh their intensity (see above). */
 int dev_choose(dev_ctx_t *d, const char *op, size_t work);
 
 /* The products of kernels/ring.h on host buffers, on whichever path
- * dev_choose picks (work = m * n * k). The CUDA path copies A, B (and C
- * when acc) to the arena and C back. A job that does not fit the arena's
+ * dev_choose picks (work = m * n * k), provided they do DEV_MIN_INTENSITY
+ * multiply-adds per word copied or the threshold is 0. The CUDA path copies
+ * A, B (and C when acc) to the arena and C back. A job that does not fit the arena's
  * free space runs on the CPU, and says so in the log. MPC_OK, or
  * MPC_EDEVICE with dev_error(d) set; on error C is unspecified. */
 mpc_err_t dev_ring_gemm_nt(dev_ctx_t *d, uint64_t *C, const uint64_t *A, const uint64_t *B,

@@ -20,6 +20,7 @@ struct dev_ctx {
     size_t cap, used;
     size_t min_work; /* dispatch threshold */
     FILE *log;       /* dispatch log, or NULL */
+    char who[16];    /* the party, in the log's lines ("" when unnamed) */
     char name[96];
     char err[DEV_ERR_BYTES];
 };
