@@ -1,11 +1,16 @@
 /* protocols/matmul.c - products with the one-sided weight mask and with
- * mask-reused fixed operands. */
+ * mask-reused fixed operands. The ring products of the dealer and of the
+ * parties go through the dispatcher of kernels/dev.h (product below): on
+ * ctx->device when the job is large and dense enough, else kernels/ring.h
+ * on the CPU, the same function either way. The plaintext twins stay on the
+ * CPU. */
 #include "protocols/matmul.h"
 
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/dev.h"
 #include "kernels/ring.h"
 #include "protocols/trunc.h"
 
@@ -94,6 +99,17 @@ void matmul_weight_free(matmul_weight_t *wt)
     wipe_free(&wt->f, n);
 }
 
+/* C (m x n) (+)= A (m x k) B^T with B (n x k) (trans), or A B with B (k x n),
+ * on the path kernels/dev.h picks for ctx->device. A device failure is
+ * MPC_EDEVICE with its detail; C is then unspecified. */
+static mpc_err_t product(mpc_ctx_t *ctx, int trans, uint64_t *C, const uint64_t *A,
+                         const uint64_t *B, size_t m, size_t n, size_t k, int acc)
+{
+    mpc_err_t e = trans ? dev_ring_gemm_nt(ctx->device, C, A, B, m, n, k, acc)
+                        : dev_ring_gemm_nn(ctx->device, C, A, B, m, n, k, acc);
+    return e ? mpc_fail(ctx, e, "matmul: %s", dev_error(ctx->device)) : MPC_OK;
+}
+
 static size_t out_words(matmul_weight_t *const *ws, int nw, size_t m)
 {
     size_t t = 0;
@@ -122,8 +138,8 @@ mpc_err_t matmul_gen(mpc_ctx_t *ctx, matmul_weight_t *const *ws, int nw, size_t 
     }
     prg_u64(deal_prg(ctx, MPC_P1), A, m * k); /* A: known to P1 and the dealer */
     for (int j = 0; j < nw && !e; j++) {
-        ring_gemm_nt(C, A, ws[j]->b, m, ws[j]->rows, k, 0);
-        e = deal_share(ctx, C, m * ws[j]->rows);
+        e = product(ctx, 1, C, A, ws[j]->b, m, ws[j]->rows, k, 0);
+        if (!e) e = deal_share(ctx, C, m * ws[j]->rows);
     }
     sodium_memzero(A, m * k * sizeof *A);
     if (!e && f > 0) e = trunc_gen(ctx, out_words(ws, nw, m), f, site);
@@ -156,12 +172,13 @@ mpc_err_t matmul_eval(mpc_ctx_t *ctx, uint64_t *const *y, const uint64_t *x,
     if (e) goto out;
     if (ctx->party == MPC_P1) {
         e = mpc_send(ctx, MATMUL_TAG, E, m * k * sizeof *E);
-        for (int j = 0; j < nw && !e; j++) ring_gemm_nt(y[j], x, ws[j]->f, m, ws[j]->rows, k, 1);
+        for (int j = 0; j < nw && !e; j++) /* y1 = C1 + x1 F^T */
+            e = product(ctx, 1, y[j], x, ws[j]->f, m, ws[j]->rows, k, 1);
     } else {
         e = mpc_recv(ctx, MATMUL_TAG, E, m * k * sizeof *E);
-        for (int j = 0; j < nw && !e; j++) {
-            ring_gemm_nt(y[j], x, ws[j]->w, m, ws[j]->rows, k, 1);
-            ring_gemm_nt(y[j], E, ws[j]->b, m, ws[j]->rows, k, 1);
+        for (int j = 0; j < nw && !e; j++) { /* y0 = C0 + x0 W^T + E B^T */
+            e = product(ctx, 1, y[j], x, ws[j]->w, m, ws[j]->rows, k, 1);
+            if (!e) e = product(ctx, 1, y[j], E, ws[j]->b, m, ws[j]->rows, k, 1);
         }
     }
     sodium_memzero(E, m * k * sizeof *E);
@@ -291,9 +308,8 @@ mpc_err_t matmul_fixed_mul_many_gen(mpc_ctx_t *ctx, const matmul_fixed_job_t *jo
             e = mpc_fail(ctx, MPC_ENOMEM, "fixed_mul_gen: out of memory");
         } else {
             deal_rand(ctx, A, m * inner);
-            gemm_fn gemm = jobs[j].trans ? ring_gemm_nt : ring_gemm_nn;
-            gemm(C, A, jobs[j].y->b, m, outer, inner, 0);
-            e = deal_share(ctx, C, m * outer);
+            e = product(ctx, jobs[j].trans, C, A, jobs[j].y->b, m, outer, inner, 0);
+            if (!e) e = deal_share(ctx, C, m * outer);
         }
         arena_reset(&ctx->arena, mk);
     }
@@ -331,14 +347,15 @@ mpc_err_t matmul_fixed_mul_many_eval(mpc_ctx_t *ctx, const matmul_fixed_job_t *j
     if (e) goto out;
     /* Z = C + E B_i + A_i F + [P0] E F, in each job's layout. */
     o = 0;
-    for (int j = 0; j < count; j++) {
+    for (int j = 0; j < count && !e; j++) {
         size_t inner, outer, m = jobs[j].m;
         job_dims(&jobs[j], &inner, &outer);
-        gemm_fn gemm = jobs[j].trans ? ring_gemm_nt : ring_gemm_nn;
+        const int t = jobs[j].trans;
         const matmul_fixed_t *y = jobs[j].y;
-        gemm(jobs[j].Z, E + o, y->b, m, outer, inner, 1);
-        gemm(jobs[j].Z, A + o, y->f, m, outer, inner, 1);
-        if (ctx->party == MPC_P0) gemm(jobs[j].Z, E + o, y->f, m, outer, inner, 1);
+        e = product(ctx, t, jobs[j].Z, E + o, y->b, m, outer, inner, 1);
+        if (!e) e = product(ctx, t, jobs[j].Z, A + o, y->f, m, outer, inner, 1);
+        if (!e && ctx->party == MPC_P0)
+            e = product(ctx, t, jobs[j].Z, E + o, y->f, m, outer, inner, 1);
         o += m * inner;
     }
 out:

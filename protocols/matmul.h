@@ -24,6 +24,11 @@
  *
  * Products are left at scale 2f; matmul_eval truncates when given a site.
  * Layout: row-major; weights [out][in] as in llama2.c checkpoints.
+ *
+ * The ring products (dealer's and parties') and the truncation's local
+ * arithmetic run on ctx->device when it holds one and the dispatcher of
+ * kernels/dev.h picks it for the job's size and shape, else on the CPU; the
+ * bits are the same. A device failure is MPC_EDEVICE, outputs unspecified.
  */
 #ifndef PROTOCOLS_MATMUL_H
 #define PROTOCOLS_MATMUL_H

@@ -1,7 +1,12 @@
-/* protocols/mul.c - Beaver multiplication. */
+/* protocols/mul.c - Beaver multiplication. The reconstruction after the
+ * opening is kernels/elem.h's elem_beaver, run by the dispatcher of
+ * kernels/dev.h on ctx->device when the job is large enough, else on the
+ * CPU: the same function either way. */
 #include "protocols/mul.h"
 
 #include <string.h>
+
+#include "kernels/dev.h"
 
 #define MUL_TAG CHAN_TAG('m', 'u', 'l', ' ')
 
@@ -47,11 +52,9 @@ mpc_err_t mul_eval(mpc_ctx_t *ctx, uint64_t *z, const uint64_t *x, const uint64_
     }
     e = mpc_open(ctx, MUL_TAG, ed, ed, 2 * n);
     if (e) goto out;
-    int p0 = ctx->party == MPC_P0;
-    for (size_t i = 0; i < n; i++) {
-        uint64_t ei = ed[i], di = ed[n + i];
-        z[i] = c[i] + ei * b[i] + di * a[i] + (p0 ? ei * di : 0);
-    }
+    /* z = c + e b + d a + [P0] e d */
+    e = dev_beaver(ctx->device, z, c, a, b, ed, ed + n, n, ctx->party == MPC_P0);
+    if (e) e = mpc_fail(ctx, e, "mul_eval: %s", dev_error(ctx->device));
 out:
     arena_reset(&ctx->arena, m);
     stats_pop(&ctx->stats);

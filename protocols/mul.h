@@ -20,7 +20,9 @@
 
 /* Dealer: triples for n multiplications. */
 mpc_err_t mul_gen(mpc_ctx_t *ctx, size_t n) MPC_WUR;
-/* Party: z = x * y (n elements each; z may alias x or y). */
+/* Party: z = x * y (n elements each; z may alias x or y). The local
+ * reconstruction runs on ctx->device when it holds one and the job is large
+ * enough (kernels/dev.h); a device failure is MPC_EDEVICE, z unspecified. */
 mpc_err_t mul_eval(mpc_ctx_t *ctx, uint64_t *z, const uint64_t *x, const uint64_t *y,
                    size_t n) MPC_WUR;
 

@@ -1,10 +1,17 @@
-/* protocols/trunc.c - truncation with a known MSB. */
+/* protocols/trunc.c - truncation with a known MSB. The arithmetic after the
+ * opening is kernels/elem.h's elem_trunc_finish, run by the dispatcher of
+ * kernels/dev.h on ctx->device when the job is large enough, else on the
+ * CPU: the same function either way. */
 #include "protocols/trunc.h"
 
 #include <sodium.h>
 
+#include "kernels/dev.h"
+#include "kernels/elem.h"
+
 #define TRUNC_TAG CHAN_TAG('t', 'r', 'n', 'c')
 #define OFFSET ((uint64_t)1 << TRUNC_BOUND_BITS)
+_Static_assert(OFFSET == ELEM_TRUNC_OFFSET, "the kernels' offset is the protocol's bound");
 
 /* Fills r with the rounding stream of (round_seed, site). */
 static mpc_err_t trunc_masks(uint64_t *r, size_t n, const uint8_t round_seed[PRG_SEED_BYTES],
@@ -60,15 +67,13 @@ mpc_err_t trunc_eval(mpc_ctx_t *ctx, uint64_t *out, const uint64_t *x, size_t n,
     if (!e) e = mpc_corr_share(ctx, msb, n);
     if (e) goto out;
     int p0 = ctx->party == MPC_P0;
-    for (size_t i = 0; i < n; i++) c[i] = x[i] + r[i] + (p0 ? OFFSET : 0);
+    elem_trunc_open(c, x, r, n, p0); /* c = x + r + [P0] 2^62, on the host: it is sent */
     e = mpc_open(ctx, TRUNC_TAG, c, c, n);
     if (e) goto out;
-    for (size_t i = 0; i < n; i++) {
-        uint64_t w = msb[i] * (1 - (c[i] >> 63)); /* share of MSB(r) AND NOT MSB(c) */
-        uint64_t v = w * ((uint64_t)1 << (64 - f)) - rhi[i];
-        if (p0) v += (c[i] >> f) - (OFFSET >> f);
-        out[i] = v;
-    }
+    /* out = w 2^(64-f) - (r >> f) + [P0] ((c >> f) - 2^(62-f)), with w this
+     * party's share of MSB(r) AND NOT MSB(c) */
+    e = dev_trunc_finish(ctx->device, out, c, rhi, msb, n, f, p0);
+    if (e) e = mpc_fail(ctx, e, "trunc_eval: %s", dev_error(ctx->device));
 out:
     arena_reset(&ctx->arena, m);
     stats_pop(&ctx->stats);

@@ -39,7 +39,10 @@
 
 /* Dealer: masks for n truncations by f bits at site. */
 mpc_err_t trunc_gen(mpc_ctx_t *ctx, size_t n, int f, uint64_t site) MPC_WUR;
-/* Party: out = trunc(x, f) for n elements (out may alias x). */
+/* Party: out = trunc(x, f) for n elements (out may alias x). The arithmetic
+ * after the opening runs on ctx->device when it holds one and the job is
+ * large enough (kernels/dev.h); a device failure is MPC_EDEVICE, out
+ * unspecified. */
 mpc_err_t trunc_eval(mpc_ctx_t *ctx, uint64_t *out, const uint64_t *x, size_t n, int f,
                      uint64_t site) MPC_WUR;
 
