@@ -22,21 +22,6 @@
 #include "protocols/trunc.h"
 #include "llm/xfwd_impl.h"
 
-enum {
-    OP_RMS_ATT = 0,
-    OP_QKV = 16,
-    OP_SOFTMAX = 32,
-    OP_PV = 48,
-    OP_WO = 64,
-    OP_RMS_FFN = 80,
-    OP_W13 = 96,
-    OP_SILU = 112,
-    OP_H = 128,
-    OP_W2 = 144,
-    OP_RMS_FINAL = 160,
-    OP_CLS = 176,
-    OP_ARGMAX = 192,
-};
 #define LAYER_FINAL 0xFFFF
 
 enum { W_Q, W_K, W_V, W_O, W_1, W_2, W_3, W_PER_LAYER };
@@ -82,62 +67,7 @@ static void det_sincos(double v, double *s, double *c)
     *c = cs;
 }
 
-/* ---- backend dispatch --------------------------------------------------- */
-
-static mpc_err_t x_matmul(xfwd_t *x, uint64_t *const *y, const uint64_t *in,
-                          matmul_weight_t *const *ws, int nw, size_t m, int f, uint64_t site)
-{
-    if (x->role == MPC_DEALER) return matmul_gen(x->ctx, ws, nw, m, f, site);
-    if (x->role != XFWD_PLAIN) return matmul_eval(x->ctx, y, in, ws, nw, m, f, site);
-    matmul_plain(y, in, ws, nw, m, f, x->round_seed, site);
-    return MPC_OK;
-}
-
-static mpc_err_t x_trunc(xfwd_t *x, uint64_t *out, const uint64_t *in, size_t n, int f,
-                         uint64_t site)
-{
-    if (x->role == MPC_DEALER) return trunc_gen(x->ctx, n, f, site);
-    if (x->role != XFWD_PLAIN) return trunc_eval(x->ctx, out, in, n, f, site);
-    trunc_plain(out, in, n, f, x->round_seed, site);
-    return MPC_OK;
-}
-
-static mpc_err_t x_mul(xfwd_t *x, uint64_t *z, const uint64_t *a, const uint64_t *b, size_t n)
-{
-    if (x->role == MPC_DEALER) return mul_gen(x->ctx, n);
-    if (x->role != XFWD_PLAIN) return mul_eval(x->ctx, z, a, b, n);
-    for (size_t i = 0; i < n; i++) z[i] = a[i] * b[i];
-    return MPC_OK;
-}
-
-static mpc_err_t x_append(xfwd_t *x, matmul_fixed_t *const *ys, const uint64_t *const *fresh,
-                          const size_t *rows, int count)
-{
-    if (x->role == MPC_DEALER) return matmul_fixed_append_gen(x->ctx, ys, rows, count);
-    if (x->role != XFWD_PLAIN) return matmul_fixed_append_eval(x->ctx, ys, fresh, rows, count);
-    for (int j = 0; j < count; j++) { /* plain: the values themselves, in f */
-        memcpy(ys[j]->f + ys[j]->rows * ys[j]->cols, fresh[j], rows[j] * ys[j]->cols * 8);
-        ys[j]->rows += rows[j];
-    }
-    return MPC_OK;
-}
-
-static mpc_err_t x_fixed_mul(xfwd_t *x, const matmul_fixed_job_t *jobs, int count)
-{
-    if (x->role == MPC_DEALER) return matmul_fixed_mul_many_gen(x->ctx, jobs, count);
-    if (x->role != XFWD_PLAIN) return matmul_fixed_mul_many_eval(x->ctx, jobs, count);
-    matmul_fixed_mul_plain(jobs, count);
-    return MPC_OK;
-}
-
 /* ---- state ---------------------------------------------------------------- */
-
-static mpc_err_t fail(xfwd_t *x, mpc_err_t e, const char *what)
-{
-    if (x->ctx) return mpc_fail(x->ctx, e, "%s", what);
-    snprintf(x->err, sizeof x->err, "%s", what);
-    return e;
-}
 
 /* Quantises a float matrix (rows x cols) at scale f times mult; with
  * transpose, the source is (cols x rows). Returns a malloc'd buffer. */
@@ -247,6 +177,7 @@ void xfwd_free(xfwd_t **xp)
             matmul_fixed_free(&x->kc[i]);
             matmul_fixed_free(&x->vc[i]);
         }
+    xmp_free(x);
     free(x->w);
     free(x->kc);
     free(x->vc);
@@ -273,22 +204,22 @@ mpc_err_t xfwd_set_policy(xfwd_t *x, const kv_config_t *kv)
         x->policy = KV_FULL;
         return MPC_OK;
     }
-    if (kv->policy != KV_STREAMING)
-        return fail(x, MPC_EARG, "only the full cache and streaming run in MPC so far");
-    x->policy = KV_STREAMING;
-    x->kv = *kv;
-    return MPC_OK;
-}
-
-/* A view of rows [start, start + rows) of a fixed operand: the same masks
- * and openings, so products over it cost only the view's rows. */
-static matmul_fixed_t fixed_view(const matmul_fixed_t *y, size_t start, size_t rows)
-{
-    matmul_fixed_t v = *y;
-    v.rows = rows;
-    if (v.f) v.f += start * y->cols;
-    if (v.b) v.b += start * y->cols;
-    return v;
+    if (kv->policy != KV_STREAMING && kv->policy != KV_MPCACHE)
+        return xfwd_fail(x, MPC_EARG,
+                         "only the full cache, streaming and mpcache run in the fixed-point "
+                         "and secure engines");
+    kv_config_t k = *kv; /* the model's dims */
+    k.n_layers = x->cfg.n_layers;
+    k.n_heads = x->cfg.n_heads;
+    k.n_kv_heads = x->cfg.n_kv_heads;
+    k.head_size = x->hs;
+    k.seq_len = x->cfg.seq_len;
+    char msg[CHAN_ERR_BYTES];
+    if (kv_config_check(&k, msg, sizeof msg)) return xfwd_fail(x, MPC_EARG, msg);
+    MPC_ASSERT(x->policy == KV_FULL && !x->sum2); /* once, before the first forward */
+    x->policy = k.policy;
+    x->kv = k;
+    return kv->policy == KV_MPCACHE ? xmp_init(x) : MPC_OK;
 }
 
 const uint64_t *xfwd_logits(const xfwd_t *x)
@@ -302,7 +233,7 @@ int xfwd_attended(const xfwd_t *x, int layer)
 }
 
 /* Charges what the link carried since the last switch to the open part. */
-static void part_switch(xfwd_t *x, int part)
+void xfwd_part_switch(xfwd_t *x, int part)
 {
     if (!x->ctx) return;
     stats_row_t t = stats_total(&x->ctx->stats, -1);
@@ -322,7 +253,7 @@ static mpc_err_t setup_weight(xfwd_t *x, matmul_weight_t *w, uint32_t id, const 
     if (x->role == MPC_DEALER) return matmul_weight_gen(x->ctx, w, id, rows, cols);
     if (x->role == MPC_P1) return matmul_weight_eval(x->ctx, w, NULL, id, rows, cols);
     uint64_t *q = quantise(src, rows, cols, x->f, mult, transpose);
-    if (!q) return fail(x, MPC_ENOMEM, "out of memory quantising the weights");
+    if (!q) return xfwd_fail(x, MPC_ENOMEM, "out of memory quantising the weights");
     if (x->role == XFWD_PLAIN) {
         memset(w, 0, sizeof *w);
         w->id = id;
@@ -369,7 +300,7 @@ mpc_err_t xfwd_setup(xfwd_t *x)
     if (!e)
         e = setup_weight(x, &x->rms[2 * c->n_layers], RMS_ID + 2 * (uint32_t)c->n_layers,
                          have ? W->rms_final : NULL, 1, d, 1, 0);
-    part_switch(x, XPART_SETUP);
+    xfwd_part_switch(x, XPART_SETUP);
     return e;
 }
 
@@ -396,6 +327,10 @@ mpc_err_t xfwd_fill_random(xfwd_t *x, int T, uint64_t seed)
 {
     MPC_ASSERT(T >= 0 && T < x->cfg.seq_len);
     size_t G = (size_t)x->cfg.n_kv_heads, hs = (size_t)x->hs, L = (size_t)x->cfg.n_layers;
+    /* MPCache: the cache as the prefill's static eviction left it */
+    int mp = x->policy == KV_MPCACHE;
+    MPC_ASSERT(!mp || x->kv.prompt_len == T);
+    if (mp) T = kv_static_keep(&x->kv);
     size_t n = (size_t)T * hs;
     uint64_t *rows = malloc((2 * L * G) * n * sizeof *rows + 1);
     matmul_fixed_t **ops = malloc(2 * L * G * sizeof *ops);
@@ -403,7 +338,7 @@ mpc_err_t xfwd_fill_random(xfwd_t *x, int T, uint64_t seed)
     size_t *cnt = malloc(2 * L * G * sizeof *cnt);
     mpc_err_t e = MPC_OK;
     if (!rows || !ops || !fresh || !cnt) {
-        e = fail(x, MPC_ENOMEM, "out of memory filling the cache");
+        e = xfwd_fail(x, MPC_ENOMEM, "out of memory filling the cache");
         goto out;
     }
     /* Values v in [-1, 1) and P0's share r come from a public seed; P1 holds
@@ -412,7 +347,7 @@ mpc_err_t xfwd_fill_random(xfwd_t *x, int T, uint64_t seed)
     memcpy(key, &seed, sizeof seed);
     prg_t *g = prg_new(key, 77);
     if (!g) {
-        e = fail(x, MPC_ENOMEM, "out of memory");
+        e = xfwd_fail(x, MPC_ENOMEM, "out of memory");
         goto out;
     }
     for (size_t j = 0; j < 2 * L * G; j++) {
@@ -428,9 +363,13 @@ mpc_err_t xfwd_fill_random(xfwd_t *x, int T, uint64_t seed)
         cnt[j] = (size_t)T;
     }
     prg_free(&g);
-    part_switch(x, XPART_SETUP);
+    xfwd_part_switch(x, XPART_SETUP);
     e = x_append(x, ops, fresh, cnt, (int)(2 * L * G));
-    part_switch(x, XPART_SETUP);
+    for (int l = 0; mp && l < (int)L && !e; l++) {
+        x->mp_ended[l] = 1;
+        e = xmp_summarise(x, l, 0);
+    }
+    xfwd_part_switch(x, XPART_SETUP);
 out:
     free(rows);
     free(ops);
@@ -445,7 +384,7 @@ out:
     do {                                                                             \
         (p) = arena_zalloc(x->ar, (size_t)(n) * sizeof *(p) + 1);                     \
         if (!(p)) {                                                                  \
-            e = fail(x, MPC_ENOMEM, "out of memory in the forward pass");            \
+            e = xfwd_fail(x, MPC_ENOMEM, "out of memory in the forward pass");            \
             goto out;                                                                \
         }                                                                            \
     } while (0)
@@ -472,12 +411,12 @@ mpc_err_t xfwd_forward(xfwd_t *x, const int *tokens, int pos0, int n, int *next)
     int knows = x->role == MPC_P1 || x->role == XFWD_PLAIN;
     size_t d = (size_t)c->dim, kvd = (size_t)x->kv_dim, hd = (size_t)c->hidden_dim,
            V = (size_t)c->vocab_size, hs = (size_t)x->hs, N = (size_t)n,
-           T = (size_t)pos0 + N, H = (size_t)c->n_heads, G = (size_t)c->n_kv_heads;
+           H = (size_t)c->n_heads, G = (size_t)c->n_kv_heads;
     int f = x->f;
     uint64_t step = (uint64_t)pos0;
     mpc_err_t e = MPC_OK;
     arena_mark_t mk = arena_mark(x->ar);
-    uint64_t *xs, *xb, *q, *k, *v, *cat, *att, *sc, *p, *pv, *o, *h1, *h3, *hh, *oh;
+    uint64_t *xs, *xb, *q, *k, *v, *cat, *att, *pv, *o, *h1, *h3, *hh, *oh;
     ALLOC(xs, N * d);
     ALLOC(xb, N * d);
     ALLOC(q, N * d);
@@ -485,8 +424,6 @@ mpc_err_t xfwd_forward(xfwd_t *x, const int *tokens, int pos0, int n, int *next)
     ALLOC(v, N * kvd);
     ALLOC(cat, N * (d + 2 * kvd));
     ALLOC(att, N * d);
-    ALLOC(sc, H * N * (T > hs ? T : hs)); /* scores, then the window's p V */
-    ALLOC(p, H * N * T);
     ALLOC(pv, H * N * hs);
     ALLOC(o, N * d);
     ALLOC(h1, N * hd);
@@ -494,7 +431,7 @@ mpc_err_t xfwd_forward(xfwd_t *x, const int *tokens, int pos0, int n, int *next)
     ALLOC(hh, N * hd);
     ALLOC(oh, N * V);
 
-    part_switch(x, XPART_EMBED);
+    xfwd_part_switch(x, XPART_EMBED);
     /* Embedding: P1's one-hot rows times the masked table, O(V) per token. */
     if (knows)
         for (size_t i = 0; i < N; i++) {
@@ -511,10 +448,10 @@ mpc_err_t xfwd_forward(xfwd_t *x, const int *tokens, int pos0, int n, int *next)
     for (int l = 0; l < c->n_layers; l++) {
         matmul_weight_t *w = &x->w[l * W_PER_LAYER];
         /* attention norm; bound: see nl_rmsnorm */
-        part_switch(x, XPART_NORM);
+        xfwd_part_switch(x, XPART_NORM);
         e = nl_rmsnorm(x, xb, xs, &x->rms[l], N, TRUNC_SITE(l, OP_RMS_ATT, step));
         if (e) goto out;
-        part_switch(x, XPART_QKV);
+        xfwd_part_switch(x, XPART_QKV);
         /* q, k, v at scale 2f: one mask for the three products */
         matmul_weight_t *qkv[3] = {&w[W_Q], &w[W_K], &w[W_V]};
         uint64_t *ys[3] = {q, k, v};
@@ -542,97 +479,12 @@ mpc_err_t xfwd_forward(xfwd_t *x, const int *tokens, int pos0, int n, int *next)
                 memcpy(vn + (g * N + i) * hs, cv + g * hs, hs * 8);
             }
         }
-        part_switch(x, XPART_ATTN);
-        /* padded prompt: zero the pad positions' keys (P1's 0/1 mask, one
-         * product), so that with P1's score bias they weigh nothing */
-        if (x->opts.pad && pos0 == 0) {
-            uint64_t *msk = NULL;
-            ALLOC(msk, G * N * hs);
-            if (x->role == MPC_P1 || x->role == XFWD_PLAIN)
-                for (size_t g = 0; g < G; g++)
-                    for (size_t i = 0; i < N; i++)
-                        for (size_t j = 0; j < hs; j++)
-                            msk[(g * N + i) * hs + j] = i >= (size_t)x->opts.pad_len;
-            e = x_mul(x, kn, kn, msk, G * N * hs);
-            if (e) goto out;
-        }
-        /* append the new rows: their masks are opened once, here */
-        {
-            matmul_fixed_t *ops[2 * 64];
-            const uint64_t *fresh[2 * 64];
-            size_t rows[2 * 64];
-            MPC_ASSERT(G <= 64);
-            for (size_t g = 0; g < G; g++) {
-                ops[g] = &x->kc[(size_t)l * G + g];
-                ops[G + g] = &x->vc[(size_t)l * G + g];
-                fresh[g] = kn + g * N * hs;
-                fresh[G + g] = vn + g * N * hs;
-                rows[g] = rows[G + g] = N;
-            }
-            e = x_append(x, ops, fresh, rows, (int)(2 * G));
-            if (e) goto out;
-        }
-        /* Which positions: all of them, or (streaming, at a decode step) the
-         * sinks [0, sink) and the window [T - win, T), public either way. */
-        size_t cnt = T, sink = T, win = 0;
-        if (x->policy == KV_STREAMING && N == 1) {
-            cnt = (size_t)kv_budget_tokens(&x->kv, pos0);
-            if (cnt > T) cnt = T;
-            sink = cnt < (size_t)x->kv.sinks ? cnt : (size_t)x->kv.sinks;
-            win = cnt - sink;
-        }
-        matmul_fixed_t kview[2 * 64], vview[2 * 64];
-        for (size_t g = 0; g < G; g++) {
-            kview[2 * g] = fixed_view(&x->kc[(size_t)l * G + g], 0, sink);
-            kview[2 * g + 1] = fixed_view(&x->kc[(size_t)l * G + g], T - win, win);
-            vview[2 * g] = fixed_view(&x->vc[(size_t)l * G + g], 0, sink);
-            vview[2 * g + 1] = fixed_view(&x->vc[(size_t)l * G + g], T - win, win);
-        }
-        int parts = win ? 2 : 1;
-        /* scores (H, N, cnt) at scale 2f (1/sqrt(hs) is in Wq) */
-        matmul_fixed_job_t jobs[2 * 256];
-        MPC_ASSERT(H <= 256);
-        int nj = 0;
-        for (size_t h = 0; h < H; h++) {
-            size_t g = h / (size_t)x->kv_mul;
-            jobs[nj++] = (matmul_fixed_job_t){sc + h * N * cnt, qh + h * N * hs, &kview[2 * g], N, 1};
-            if (win)
-                jobs[nj++] = (matmul_fixed_job_t){sc + h * N * cnt + sink, qh + h * N * hs,
-                                                  &kview[2 * g + 1], N, 1};
-        }
-        e = x_fixed_mul(x, jobs, nj);
-        if (e) goto out;
-        if (x->opts.pad && (x->role == MPC_P1 || x->role == XFWD_PLAIN)) {
-            /* P1's share (or the plain value) of every score against a pad */
-            uint64_t bias = fxp_encode(-400.0, 2 * f);
-            for (size_t r = 0; r < H * N; r++)
-                for (size_t j = 0; j < cnt; j++) {
-                    size_t key = j < sink ? j : T - win + (j - sink);
-                    if (key < (size_t)x->opts.pad_len) sc[r * cnt + j] += bias;
-                }
-        }
-        /* causal softmax: row (h, i) sees keys 0 .. pos0 + i (a decode row
-         * sees all cnt of its positions) */
-        e = nl_softmax(x, p, sc, H * N, N, cnt, (int)cnt - (int)N, TRUNC_SITE(l, OP_SOFTMAX, step));
-        if (e) goto out;
-        /* p V per head, (H, N, hs) at 2f + 8 (the window's part added), to f */
-        nj = 0;
-        for (size_t h = 0; h < H; h++) {
-            size_t g = h / (size_t)x->kv_mul;
-            jobs[nj++] = (matmul_fixed_job_t){pv + h * N * hs, p + h * N * cnt, &vview[2 * g], N, 0};
-            if (win)
-                jobs[nj++] = (matmul_fixed_job_t){sc + h * N * hs, p + h * N * cnt + sink,
-                                                  &vview[2 * g + 1], N, 0};
-        }
-        e = x_fixed_mul(x, jobs, nj);
-        if (!e && parts == 2)
-            for (size_t i = 0; i < H * N * hs; i++) pv[i] += sc[i];
-        if (!e) e = x_trunc(x, pv, pv, H * N * hs, f + XFWD_P_EXTRA, TRUNC_SITE(l, OP_PV, step));
+        xfwd_part_switch(x, XPART_ATTN);
+        e = xfwd_attend(x, l, qh, kn, vn, N, pos0, pv);
         if (e) goto out;
         for (size_t h = 0; h < H; h++)
             for (size_t i = 0; i < N; i++) memcpy(att + i * d + h * hs, pv + (h * N + i) * hs, hs * 8);
-        x->attended[l] = (int)(G * cnt);
-        part_switch(x, XPART_WO);
+        xfwd_part_switch(x, XPART_WO);
         /* output projection and residual */
         {
             matmul_weight_t *ws[1] = {&w[W_O]};
@@ -642,10 +494,10 @@ mpc_err_t xfwd_forward(xfwd_t *x, const int *tokens, int pos0, int n, int *next)
             for (size_t i = 0; i < N * d; i++) xs[i] += o[i];
         }
         /* FFN: w2(silu(w1 x) * w3 x) */
-        part_switch(x, XPART_NORM);
+        xfwd_part_switch(x, XPART_NORM);
         e = nl_rmsnorm(x, xb, xs, &x->rms[c->n_layers + l], N, TRUNC_SITE(l, OP_RMS_FFN, step));
         if (e) goto out;
-        part_switch(x, XPART_FFN);
+        xfwd_part_switch(x, XPART_FFN);
         {
             matmul_weight_t *ws[2] = {&w[W_1], &w[W_3]};
             uint64_t *ys2[2] = {h1, h3};
@@ -664,7 +516,7 @@ mpc_err_t xfwd_forward(xfwd_t *x, const int *tokens, int pos0, int n, int *next)
             for (size_t i = 0; i < N * d; i++) xs[i] += o[i];
         }
     }
-    part_switch(x, XPART_HEAD);
+    xfwd_part_switch(x, XPART_HEAD);
     /* the last position only: final norm, classifier, greedy token */
     e = nl_rmsnorm(x, xb, xs + (N - 1) * d, &x->rms[2 * c->n_layers], 1,
                    TRUNC_SITE(LAYER_FINAL, OP_RMS_FINAL, step));
@@ -681,7 +533,7 @@ mpc_err_t xfwd_forward(xfwd_t *x, const int *tokens, int pos0, int n, int *next)
             stats_push(&x->ctx->stats, "reveal_logits");
             uint64_t *mine = arena_alloc(x->ar, V * sizeof *mine);
             if (!mine) {
-                e = fail(x, MPC_ENOMEM, "out of memory");
+                e = xfwd_fail(x, MPC_ENOMEM, "out of memory");
                 goto out;
             }
             memcpy(mine, x->logits, V * sizeof *mine);
@@ -698,7 +550,7 @@ mpc_err_t xfwd_forward(xfwd_t *x, const int *tokens, int pos0, int n, int *next)
         e = nl_argmax(x, next, x->logits, V);
     }
 out:
-    part_switch(x, XPART_HEAD);
+    xfwd_part_switch(x, XPART_HEAD);
     arena_reset(x->ar, mk);
     if (!knows && next) *next = -1;
     return e;

@@ -66,12 +66,30 @@ mpc_err_t xfwd_forward(xfwd_t *x, const int *tokens, int pos0, int n, int *next)
  * P1's buffer holds the logits themselves after each step. */
 const uint64_t *xfwd_logits(const xfwd_t *x);
 
-/* Attention policy of the secure and fixed engines: NULL or KV_FULL (the
- * full cache), or KV_STREAMING (the sinks and the most recent tokens, at
- * every decode step exactly kv_budget_tokens positions: a public choice, so
- * no secret selection is needed). kv is copied; its prompt_len must be set.
- * Other policies run in MPC later: MPC_EARG. */
+/* Attention policy of the secure and fixed engines, set once before the
+ * first forward call: NULL or KV_FULL (the full cache); KV_STREAMING (the
+ * sinks and the most recent tokens, at every decode step exactly
+ * kv_budget_tokens positions: a public choice, so no secret selection is
+ * needed); or KV_MPCACHE (look-once static eviction at the end of the
+ * prefill, then clustered dynamic selection at every decode step, both
+ * secret, with cross-layer sharing: llm/xfwd_mpcache.c). kv is copied; its
+ * prompt_len must be set, and the model's dims are taken from the engine.
+ * The prompt must then come as one batch of prompt_len tokens. Other
+ * policies, and a bad configuration: MPC_EARG with the reason. */
 mpc_err_t xfwd_set_policy(xfwd_t *x, const kv_config_t *kv) MPC_WUR;
+
+/* Tests only: this party's additive share (the plain engine: the value) of
+ * MPCache's last decisions in layer, for KV head g. Nothing crosses the
+ * link: a test that runs both parties in one process adds the two shares
+ * to compare them with the plain engine (the programs never call these).
+ *   xfwd_debug_dynamic: out[c] = 1 when middle fine cluster c + 1 was chosen
+ *     at the last decode step; returns their number, or -1 when that step
+ *     attended everything.
+ *   xfwd_debug_static: out[i] = 1 when middle prompt key sinks + i survived
+ *     the static eviction (layer's pair source); returns their number, or
+ *     -1 when nothing was evicted. */
+int xfwd_debug_dynamic(const xfwd_t *x, int layer, int g, uint64_t *out);
+int xfwd_debug_static(const xfwd_t *x, int layer, uint64_t *out);
 
 /* Options of a session, public to all three roles (DESIGN.md §2):
  *   pad: the prompt is left-padded to a public length (--pad-to). P1 and the

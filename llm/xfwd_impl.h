@@ -27,12 +27,95 @@ struct xfwd {
     int *attended;                      /* (n_layers) */
     char err[CHAN_ERR_BYTES];           /* plain: the last error */
     xfwd_opts_t opts;
-    int policy;                         /* KV_FULL or KV_STREAMING */
+    int policy;                         /* KV_FULL, KV_STREAMING or KV_MPCACHE */
     kv_config_t kv;                     /* the budget's configuration */
     uint64_t part_bytes[XPART_COUNT], part_rounds[XPART_COUNT];
     int part;                           /* the open part */
     uint64_t part_b0, part_r0;          /* counters when it opened */
+    /* MPCache (llm/xfwd_mpcache.c), per (layer, KV head): the cluster
+     * summaries alpha r+ + (1 - alpha) r- at scale f as fixed operands,
+     * fine (sum2) and coarse (sum1), and the fine clusters' r+ and r-
+     * shares (rmm2: cap2 x 2 x hs), kept to build the coarse ones. */
+    matmul_fixed_t *sum1, *sum2;
+    uint64_t *rmm2;
+    size_t cap1, cap2;
+    int *summ1, *summ2;    /* (n_layers) clusters summarised so far */
+    /* Per layer, the selection of the current forward call (arena memory),
+     * which the second layer of a shared pair reuses: the static compaction
+     * M (k x n) at the prefill, the dynamic S2 (G x k2 x g2) at a decode. */
+    uint64_t **mp_static, **mp_dyn;
+    int *mp_ended;         /* (n_layers) static eviction done */
+    uint64_t *mp_debug;    /* (n_layers, G, cap2) the last S2's column sums: tests */
+    int *mp_debug_n;       /* (n_layers) their count, -1 when everything was attended */
 };
+
+/* Truncation sites' op field: TRUNC_SITE(layer, op, pos0), ops 16 apart
+ * (protocols with inner truncations take the following op numbers). */
+enum {
+    OP_RMS_ATT = 0,
+    OP_QKV = 16,
+    OP_SOFTMAX = 32,
+    OP_PV = 48,
+    OP_WO = 64,
+    OP_RMS_FFN = 80,
+    OP_W13 = 96,
+    OP_SILU = 112,
+    OP_H = 128,
+    OP_W2 = 144,
+    OP_RMS_FINAL = 160,
+    OP_CLS = 176,
+    OP_ARGMAX = 192,
+    OP_SUMMARY = 208, /* MPCache: the cluster summaries' truncation */
+};
+/* The linear steps, dispatched by role (llm/xfwd_ops.c). */
+mpc_err_t x_matmul(xfwd_t *x, uint64_t *const *y, const uint64_t *in,
+                   matmul_weight_t *const *ws, int nw, size_t m, int f, uint64_t site);
+mpc_err_t x_trunc(xfwd_t *x, uint64_t *out, const uint64_t *in, size_t n, int f, uint64_t site);
+mpc_err_t x_mul(xfwd_t *x, uint64_t *z, const uint64_t *a, const uint64_t *b, size_t n);
+mpc_err_t x_append(xfwd_t *x, matmul_fixed_t *const *ys, const uint64_t *const *fresh,
+                   const size_t *rows, int count);
+mpc_err_t x_fixed_mul(xfwd_t *x, const matmul_fixed_job_t *jobs, int count);
+/* Z_b = X_b Y_b for batch products (m x k)(k x n) of fresh shares, exact
+ * (0/1 selections times values: gather and scatter). */
+mpc_err_t x_bmat(xfwd_t *x, uint64_t *Z, const uint64_t *X, const uint64_t *Y, size_t batch,
+                 size_t m, size_t k, size_t n);
+/* The selection matrices (rows x k x n) of each row's top k (protocols/topk.h). */
+mpc_err_t x_topk(xfwd_t *x, uint64_t *out, const uint64_t *in, size_t rows, size_t n, size_t k,
+                 int nbits);
+/* One-hots (count x width) of indices in [0, n) (protocols/eq.h). */
+mpc_err_t x_onehot(xfwd_t *x, uint64_t *out, const uint64_t *idx, size_t count, size_t n,
+                   size_t width);
+/* The maximum of each row of n (protocols/select.h). */
+mpc_err_t x_max(xfwd_t *x, uint64_t *out, const uint64_t *in, size_t rows, size_t n, int nbits);
+/* This party's share of a public constant: c for P0 and the plain engine,
+ * 0 for P1 and the dealer. */
+uint64_t x_public(const xfwd_t *x, uint64_t c);
+/* This party's share of element i of a fixed operand (Y = F + B, F added by
+ * P0), or the plain value. */
+uint64_t x_fixed_share(const xfwd_t *x, const matmul_fixed_t *y, size_t i);
+/* An empty fixed operand of cap rows (the plain engine keeps values in f). */
+mpc_err_t x_fixed_reserve(xfwd_t *x, matmul_fixed_t *y, size_t cap, size_t cols);
+/* A view of rows [start, start + rows) of a fixed operand: the same masks
+ * and openings, so products over it cost only the view's rows. */
+matmul_fixed_t xfwd_fixed_view(const matmul_fixed_t *y, size_t start, size_t rows);
+/* Records the reason (plain) or fails the context; returns e. */
+mpc_err_t xfwd_fail(xfwd_t *x, mpc_err_t e, const char *what);
+/* Charges what the link carried since the last switch to the open part. */
+void xfwd_part_switch(xfwd_t *x, int part);
+
+/* The attention of layer l for rows pos0 .. pos0 + N - 1 (llm/xfwd_attn.c):
+ * appends the new K/V rows kn, vn (G, N, hs) at scale f, attends with the
+ * policy over qh (H, N, hs) and leaves p V in pv (H, N, hs) at scale f. */
+mpc_err_t xfwd_attend(xfwd_t *x, int l, const uint64_t *qh, uint64_t *kn, const uint64_t *vn,
+                      size_t N, int pos0, uint64_t *pv);
+/* MPCache (llm/xfwd_mpcache.c): state for kv (after xfwd_set_policy), the
+ * static eviction of layer l at the end of the prefill, the summaries of
+ * newly full clusters, and the attention of a decode step. */
+mpc_err_t xmp_init(xfwd_t *x);
+void xmp_free(xfwd_t *x);
+mpc_err_t xmp_prefill_end(xfwd_t *x, int l, const uint64_t *p, size_t N, uint64_t step);
+mpc_err_t xmp_summarise(xfwd_t *x, int l, uint64_t step);
+mpc_err_t xmp_decode(xfwd_t *x, int l, const uint64_t *qh, int pos0, uint64_t *pv);
 
 /* RMSNorm of rows rows of w->cols (scale f in and out) with the norm's
  * weight under its one-sided mask. */
