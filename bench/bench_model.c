@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kernels/dev.h"
 #include "llm/model.h"
 #include "llm/xfwd.h"
 #include "mpcache/kv.h"
@@ -158,7 +159,7 @@ static int run(int argc, char **argv, int prefill, char *out)
         case 'j': json = 1; break;
         case 'h':
             printf("usage: mpcllm-bench %s --shape NAME --seq T [--policy full|streaming]\n"
-                   "                    [--budget R] [--device cpu] [--dealer offline|stream]\n"
+                   "                    [--budget R] [--device cpu|cuda] [--dealer offline|stream]\n"
                    "                    [--net none|lan|wan] [--json]\n"
                    "       (or --sweep T1,T2,... [--out DIR] instead of --seq: a table and a plot)\n"
                    "shapes: stories260K (real), stories15M, stories110M, mpcache-1l, llama7b-1l\n"
@@ -190,9 +191,15 @@ static int run(int argc, char **argv, int prefill, char *out)
         fprintf(stderr, "mpcllm-bench: --budget wants a number in (0, 1]\n");
         return 2;
     }
-    if (strcmp(device, "cpu")) {
-        fprintf(stderr, "mpcllm-bench: --device %s is not available in this build\n", device);
+    dev_use_t use;
+    char why[DEV_ERR_BYTES];
+    if (dev_use_parse(device, &use)) {
+        fprintf(stderr, "mpcllm-bench: --device is cpu, cuda or auto\n");
         return 2;
+    }
+    if (use == DEV_USE_CUDA && dev_count(why) == 0) {
+        fprintf(stderr, "mpcllm-bench: --device cuda: %s\n", why);
+        return 1;
     }
     double delay_ms = 0, rate_mbit = 0;
     if (!strcmp(netname, "lan")) {
@@ -264,6 +271,16 @@ static int run(int argc, char **argv, int prefill, char *out)
     for (int p = 0; p < 3; p++) {
         if (mpc_ctx_init(&r[p].ctx, p, FXP_FRAC_BITS_DEFAULT)) die("context", "out of memory");
         r[p].job = j;
+    }
+    /* Each party's local arithmetic on its own context (its own stream) on
+     * the device, or NULL for the CPU. The arena holds one product's
+     * operands at a time: a classifier of 32000 x 4096 words is 1 GiB. */
+    dev_ctx_t *dev[2] = {NULL, NULL};
+    for (int p = 0; p < 2; p++) {
+        if (dev_select(&dev[p], use, (size_t)2 << 30, use != DEV_USE_CPU || !json ? stderr : NULL,
+                       p ? "P1" : "P0", why))
+            die("--device cuda", why);
+        r[p].ctx.device = dev[p];
     }
     prg_seed_random(r[2].ctx.round_seed);
     char path[2][128];
@@ -353,12 +370,12 @@ static int run(int argc, char **argv, int prefill, char *out)
     fprintf(stderr, "  by protocol (P0's view):\n");
     stats_report(&r[0].ctx.stats, stderr);
     char line[JSON_BYTES];
-    snprintf(line, sizeof line, "{\"shape\":\"%s\",\"seq\":%d,\"mode\":\"%s\",\"policy\":\"%s\",\"budget\":%g,"
+    snprintf(line, sizeof line, "{\"shape\":\"%s\",\"device\":\"%s\",\"seq\":%d,\"mode\":\"%s\",\"policy\":\"%s\",\"budget\":%g,"
                "\"attended_tokens\":%ld,\"online_bytes\":%llu,\"offline_bytes\":%llu,"
                "\"rounds\":%llu,\"time_s\":%.6f,\"offline_s\":%.6f,\"setup_bytes\":%llu,"
                "\"attention_bytes\":%llu,\"bound_ratio\":%.4f,\"lan_s\":%.6f,\"wan_s\":%.6f,"
                "\"dealer\":\"%s\",\"net\":\"%s\"}\n",
-               shape, T, prefill ? "prefill" : "decode", policy, j->kv ? budget : 1.0, attended,
+               shape, dev[0] ? "cuda" : "cpu", T, prefill ? "prefill" : "decode", policy, j->kv ? budget : 1.0, attended,
                (unsigned long long)online,
                (unsigned long long)offline, (unsigned long long)rounds, time_s, offline_s,
                (unsigned long long)setup, (unsigned long long)attn, bound, lan, wan,
@@ -366,6 +383,7 @@ static int run(int argc, char **argv, int prefill, char *out)
     if (json) printf("%s", line);
     if (out) snprintf(out, JSON_BYTES, "%s", line);
     for (int p = 0; p < 3; p++) mpc_ctx_destroy(&r[p].ctx);
+    for (int p = 0; p < 2; p++) dev_free(&dev[p]);
     if (!stream)
         for (int p = 0; p < 2; p++) unlink(path[p]);
     chan_free(&a);
@@ -442,6 +460,7 @@ static int sweep(int argc, char **argv, int prefill, const char *list, const cha
         fprintf(stderr, "mpcllm-bench: cannot write to %s\n", dir);
         return 1;
     }
+    fprintf(md, "Device: %s.\n\n", strstr(lines[0], "\"device\":\"cuda\"") ? "cuda" : "cpu");
     fprintf(md, "| T | online s | LAN s | WAN s | online MB | attention MB | rounds | offline MB |\n");
     fprintf(md, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     for (int k = 0; k < n; k++) {
