@@ -2,14 +2,15 @@
  * online over loopback TCP with CurveZMQ.
  *
  * --device cuda (mul, trunc, matmul) gives each party a device context
- * (ctx->device) and runs the party-local arithmetic on the GPU: the Beaver
- * reconstruction, the truncation after its opening, and the matrix-vector
- * products with the weights resident on the device since the setup phase.
- * Those evaluations are written here beside the ops, mirroring
- * protocols/mul.c, trunc.c and matmul.c call for call (same correlations in
- * the same order, same messages), so the dealer's tapes serve both paths;
- * only the arithmetic moves. The masking before an opening stays on the
- * host, since its result goes straight to the network. */
+ * (ctx->device) with threshold 0, so the party-local arithmetic runs on the
+ * GPU whatever the size: mul and trunc are the protocols themselves, which
+ * dispatch through kernels/dev.h. matmul keeps the weights resident on the
+ * device from the setup phase on (the protocols' dispatcher would copy them
+ * per call), so its evaluation is written here, mirroring protocols/
+ * matmul.c call for call (same correlations in the same order, same
+ * messages) so that the dealer's tapes serve both paths; only the
+ * arithmetic moves. The masking before an opening stays on the host, since
+ * its result goes straight to the network. */
 #include "bench/bench_op.h"
 
 #include <getopt.h>
@@ -24,7 +25,6 @@
 
 #include "kernels/cuda.h"
 #include "kernels/dev.h"
-#include "kernels/elem.h"
 #include "kernels/ring.h"
 #include "mpc/ctx.h"
 #include "mpc/fxp.h"
@@ -94,8 +94,6 @@ static void prep_mul(op_case_t *c)
     prg_free(&g);
 }
 
-#define MUL_TAG CHAN_TAG('m', 'u', 'l', ' ')
-#define TRUNC_TAG CHAN_TAG('t', 'r', 'n', 'c')
 #define MATMUL_TAG CHAN_TAG('m', 'm', 'u', 'l')
 
 /* A device failure as the context's error. */
@@ -104,40 +102,9 @@ static mpc_err_t bench_dev_err(mpc_ctx_t *ctx, mpc_err_t e)
     return e == MPC_EDEVICE ? mpc_fail(ctx, e, "%s", dev_error(ctx->device)) : e;
 }
 
-/* mul_eval (protocols/mul.c) with the reconstruction on ctx->device. */
-static mpc_err_t mul_eval_dev(mpc_ctx_t *ctx, uint64_t *z, const uint64_t *x, const uint64_t *y,
-                              size_t n)
-{
-    stats_push(&ctx->stats, "mul");
-    arena_mark_t m = arena_mark(&ctx->arena);
-    uint64_t *a = arena_alloc(&ctx->arena, 5 * n * sizeof *a);
-    mpc_err_t e = MPC_OK;
-    if (!a) {
-        e = mpc_fail(ctx, MPC_ENOMEM, "mul_eval_dev: out of memory for %zu products", n);
-        goto out;
-    }
-    uint64_t *b = a + n, *c = b + n, *ed = c + n; /* ed: (e | d), 2n words */
-    mpc_corr_rand(ctx, a, n);
-    mpc_corr_rand(ctx, b, n);
-    e = mpc_corr_share(ctx, c, n);
-    if (e) goto out;
-    ring_sub(ed, x, a, n);
-    ring_sub(ed + n, y, b, n);
-    e = mpc_open(ctx, MUL_TAG, ed, ed, 2 * n);
-    if (!e)
-        e = bench_dev_err(ctx,
-                          dev_beaver(ctx->device, z, c, a, b, ed, ed + n, n, ctx->party == MPC_P0));
-out:
-    arena_reset(&ctx->arena, m);
-    stats_pop(&ctx->stats);
-    return e;
-}
-
 static mpc_err_t role_mul(mpc_ctx_t *ctx, op_case_t *c)
 {
     if (ctx->party == MPC_DEALER) return mul_gen(ctx, c->n);
-    if (ctx->device)
-        return mul_eval_dev(ctx, c->out[ctx->party], c->x[ctx->party], c->y[ctx->party], c->n);
     return mul_eval(ctx, c->out[ctx->party], c->x[ctx->party], c->y[ctx->party], c->n);
 }
 
@@ -156,38 +123,9 @@ static void prep_trunc(op_case_t *c)
     prg_free(&g);
 }
 
-/* trunc_eval (protocols/trunc.c) with the arithmetic after the opening on
- * ctx->device. out may alias x. */
-static mpc_err_t trunc_eval_dev(mpc_ctx_t *ctx, uint64_t *out, const uint64_t *x, size_t n, int f)
-{
-    stats_push(&ctx->stats, "trunc");
-    arena_mark_t m = arena_mark(&ctx->arena);
-    uint64_t *r = arena_alloc(&ctx->arena, 4 * n * sizeof *r);
-    mpc_err_t e;
-    if (!r) {
-        e = mpc_fail(ctx, MPC_ENOMEM, "trunc_eval_dev: out of memory for %zu elements", n);
-        goto out;
-    }
-    uint64_t *rhi = r + n, *msb = rhi + n, *c = msb + n;
-    e = mpc_corr_share(ctx, r, n);
-    if (!e) e = mpc_corr_share(ctx, rhi, n);
-    if (!e) e = mpc_corr_share(ctx, msb, n);
-    if (e) goto out;
-    const int p0 = ctx->party == MPC_P0;
-    elem_trunc_open(c, x, r, n, p0);
-    e = mpc_open(ctx, TRUNC_TAG, c, c, n);
-    if (!e) e = bench_dev_err(ctx, dev_trunc_finish(ctx->device, out, c, rhi, msb, n, f, p0));
-out:
-    arena_reset(&ctx->arena, m);
-    stats_pop(&ctx->stats);
-    return e;
-}
-
 static mpc_err_t role_trunc(mpc_ctx_t *ctx, op_case_t *c)
 {
     if (ctx->party == MPC_DEALER) return trunc_gen(ctx, c->n, c->f, TRUNC_SITE(0, 1, 0));
-    if (ctx->device)
-        return trunc_eval_dev(ctx, c->out[ctx->party], c->x[ctx->party], c->n, c->f);
     return trunc_eval(ctx, c->out[ctx->party], c->x[ctx->party], c->n, c->f, TRUNC_SITE(0, 1, 0));
 }
 
@@ -269,7 +207,7 @@ static mpc_err_t matmul_eval_dev(mpc_ctx_t *ctx, uint64_t *y, const uint64_t *x,
     if (!e && p0) e = bench_dev_err(ctx, cuda_ring_gemm_nt(d, gy, gE, g[1], m, rows, k, 1));
     if (!e) e = bench_dev_err(ctx, dev_download(d, y, gy, m * rows * 8));
     sodium_memzero(E, m * k * sizeof *E);
-    if (!e && f > 0) e = trunc_eval_dev(ctx, y, y, m * rows, f);
+    if (!e && f > 0) e = trunc_eval(ctx, y, y, m * rows, f, TRUNC_SITE(0, 1, 0));
 out:
     dev_reset(d, dmark);
     arena_reset(&ctx->arena, mk);
@@ -470,7 +408,9 @@ int bench_op_main(int argc, char **argv)
         return 2;
     }
     /* One device context per party (its own stream), forced onto the device
-     * whatever the size: --device picks the path explicitly. */
+     * whatever the size: --device picks the path explicitly. Each dispatch
+     * is logged with MPCLLM_DEVICE_LOG set, as dev_select does. */
+    const char *verbose = getenv("MPCLLM_DEVICE_LOG");
     dev_ctx_t *dev[2] = {NULL, NULL};
     if (cuda) {
         char why[DEV_ERR_BYTES];
@@ -485,7 +425,7 @@ int bench_op_main(int argc, char **argv)
                 return 1;
             }
             dev_set_min_work(dev[p], 0);
-            if (!json) dev_set_log(dev[p], stderr);
+            if (verbose && *verbose && strcmp(verbose, "0")) dev_set_log(dev[p], stderr);
         }
         fprintf(stderr, "mpcllm-bench op: %s on %s\n", op->name, dev_name(dev[0]));
     }
