@@ -130,8 +130,8 @@ static int choose(dev_ctx_t *d, const char *op, size_t work, size_t words)
     if (d->log) {
         char dens[64] = "";
         if (words)
-            snprintf(dens, sizeof dens, ", %zu per word copied (%d wanted)", work / words,
-                     DEV_MIN_INTENSITY);
+            snprintf(dens, sizeof dens, ", %.1f per word copied (%d wanted)",
+                     (double)work / (double)words, DEV_MIN_INTENSITY);
         fprintf(d->log, "dev%s%s: %s work %zu%s -> %s (threshold %zu)\n", *d->who ? " " : "",
                 d->who, op, work, dens, gpu ? d->name : "cpu", d->min_work);
     }
