@@ -25,8 +25,9 @@
 #define WAN_RTT 40e-3
 
 typedef struct job {
-    int prefill; /* 1: prefill of T tokens; 0: one decode step at T */
+    int prefill; /* 1: prefill of T tokens; 0: decode steps at T, T + 1, ... */
     int T;
+    int steps; /* decode steps measured (their mean is reported) */
     const model_config_t *cfg;
     const model_t *m;
     const kv_config_t *kv; /* the policy (NULL: the full cache) */
@@ -74,11 +75,14 @@ static void *role_main(void *arg)
         int tok = 1;
         if (j->prefill)
             r->err = xfwd_forward(x, p == MPC_P1 ? j->tokens : NULL, 0, j->T, &next);
-        else
-            r->err = xfwd_forward(x, p == MPC_P1 ? &tok : NULL, j->T, 1, &next);
+        for (int s = 0; !j->prefill && s < j->steps && !r->err; s++) {
+            r->err = xfwd_forward(x, p == MPC_P1 ? &tok : NULL, j->T + s, 1, &next);
+            for (int l = 0; p == MPC_P0 && l < j->cfg->n_layers && l < 256; l++)
+                j->attended[l] += xfwd_attended(x, l);
+        }
         stats_phase(&ctx->stats, PHASE_OTHER);
     }
-    if (p == MPC_P0)
+    if (p == MPC_P0 && j->prefill)
         for (int l = 0; l < j->cfg->n_layers && l < 256; l++) j->attended[l] = xfwd_attended(x, l);
     if (p != MPC_DEALER) {
         j->end[p] = stats_now();
@@ -134,14 +138,15 @@ static int run(int argc, char **argv, int prefill, char *out)
 {
     const char *shape = NULL, *policy = "full", *device = "cpu", *dealer_mode = "offline",
                *netname = "none";
-    int T = 0, json = 0;
+    int T = 0, json = 0, steps = 1, ca = 32, cb = 16;
     double budget = 1.0, keep = 0.5;
     static const struct option opts[] = {
         {"shape", required_argument, 0, 's'},   {"seq", required_argument, 0, 'T'},
         {"policy", required_argument, 0, 'p'},  {"budget", required_argument, 0, 'b'},
         {"static-keep", required_argument, 0, 'S'}, {"device", required_argument, 0, 'd'},
         {"dealer", required_argument, 0, 'D'},  {"json", no_argument, 0, 'j'},
-        {"net", required_argument, 0, 'n'},
+        {"net", required_argument, 0, 'n'},      {"steps", required_argument, 0, 'N'},
+        {"clusters", required_argument, 0, 'C'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     int c;
     optind = 1;
@@ -157,11 +162,23 @@ static int run(int argc, char **argv, int prefill, char *out)
         case 'D': dealer_mode = optarg; break;
         case 'n': netname = optarg; break;
         case 'j': json = 1; break;
+        case 'N': steps = atoi(optarg); break;
+        case 'C':
+            if (sscanf(optarg, "%d,%d", &ca, &cb) != 2) {
+                fprintf(stderr, "mpcllm-bench: --clusters wants A,B (e.g. 32,16)\n");
+                return 2;
+            }
+            break;
         case 'h':
-            printf("usage: mpcllm-bench %s --shape NAME --seq T [--policy full|streaming]\n"
-                   "                    [--budget R] [--device cpu|cuda] [--dealer offline|stream]\n"
+            printf("usage: mpcllm-bench %s --shape NAME --seq T [--policy full|streaming|mpcache]\n"
+                   "                    [--budget R] [--static-keep S] [--clusters A,B]\n"
+                   "                    [--steps N] [--device cpu|cuda] [--dealer offline|stream]\n"
                    "                    [--net none|lan|wan] [--json]\n"
-                   "       (or --sweep T1,T2,... [--out DIR] instead of --seq: a table and a plot)\n"
+                   "       (or --sweep T1,T2,... [--out DIR] instead of --seq: a table and a plot;\n"
+                   "        a policy other than full also runs full at each T, for the ratios)\n"
+                   "decode: the cache holds T positions (MPCache: the ceil(S T) its static\n"
+                   "eviction kept of a T-token prompt), and N steps at T, T+1, ... are measured\n"
+                   "and averaged (MPCache summarises a cluster every B steps: use --steps B).\n"
                    "shapes: stories260K (real), stories15M, stories110M, mpcache-1l, llama7b-1l\n"
                    "--net shapes the P0-P1 link with the channel's own delay and rate limit\n"
                    "(LAN: 0.25 ms one way, 1 Gbit/s; WAN: 20 ms, 100 Mbit/s), to check the\n"
@@ -182,10 +199,14 @@ static int run(int argc, char **argv, int prefill, char *out)
         fprintf(stderr, "mpcllm-bench: %s\n", msg);
         return 2;
     }
-    if (kvc.policy != KV_FULL && kvc.policy != KV_STREAMING) {
-        fprintf(stderr, "mpcllm-bench: policy '%s' inside MPC is not built yet (full and "
-                        "streaming are)\n", policy);
-        return 1;
+    if (kvc.policy != KV_FULL && kvc.policy != KV_STREAMING && kvc.policy != KV_MPCACHE) {
+        fprintf(stderr, "mpcllm-bench: policy '%s' does not run inside MPC (full, streaming and "
+                        "mpcache do)\n", policy);
+        return 2;
+    }
+    if (steps < 1 || (prefill && steps != 1)) {
+        fprintf(stderr, "mpcllm-bench: --steps wants N >= 1 (decode only)\n");
+        return 2;
     }
     if (!(budget > 0 && budget <= 1)) {
         fprintf(stderr, "mpcllm-bench: --budget wants a number in (0, 1]\n");
@@ -219,14 +240,15 @@ static int run(int argc, char **argv, int prefill, char *out)
     }
     model_t *m = NULL;
     model_config_t cfg;
-    int rc = make_model(shape, T, &m, &cfg);
+    int rc = make_model(shape, prefill ? T : T + steps - 1, &m, &cfg);
     if (rc) return rc;
     job_t *j = calloc(1, sizeof *j);
     j->prefill = prefill;
     j->T = T;
+    j->steps = steps;
     j->cfg = &cfg;
     j->m = m;
-    if (kvc.policy == KV_STREAMING) {
+    if (kvc.policy != KV_FULL) {
         kvc.n_layers = cfg.n_layers;
         kvc.n_heads = cfg.n_heads;
         kvc.n_kv_heads = cfg.n_kv_heads;
@@ -234,7 +256,9 @@ static int run(int argc, char **argv, int prefill, char *out)
         kvc.seq_len = cfg.seq_len;
         kvc.prompt_len = T; /* the filled cache stands for the prompt */
         kvc.budget = budget;
-        kvc.static_keep = keep > budget ? keep : budget;
+        kvc.static_keep = kvc.policy == KV_MPCACHE || keep > budget ? keep : budget;
+        kvc.cluster_coarse = ca;
+        kvc.cluster_fine = cb;
         if (kv_config_check(&kvc, msg, sizeof msg)) {
             fprintf(stderr, "mpcllm-bench: %s\n", msg);
             return 2;
@@ -338,9 +362,20 @@ static int run(int argc, char **argv, int prefill, char *out)
     double time_s = (j->end[0] > j->end[1] ? j->end[0] : j->end[1]) - start;
     stats_row_t s0 = stats_total(&r[0].ctx.stats, ph), s1 = stats_total(&r[1].ctx.stats, ph);
     stats_row_t u0 = stats_total(&r[0].ctx.stats, PHASE_SETUP), u1 = stats_total(&r[1].ctx.stats, PHASE_SETUP);
-    uint64_t online = s0.bytes_sent + s1.bytes_sent;
-    uint64_t rounds = s0.rounds > s1.rounds ? s0.rounds : s1.rounds;
-    uint64_t offline = s0.offline_bytes + s1.offline_bytes;
+    /* decode: the mean of the measured steps */
+    uint64_t ns = prefill ? 1 : (uint64_t)steps;
+    time_s /= (double)ns;
+    offline_s /= (double)ns;
+    uint64_t online = (s0.bytes_sent + s1.bytes_sent) / ns;
+    uint64_t rounds = (s0.rounds > s1.rounds ? s0.rounds : s1.rounds) / ns;
+    uint64_t offline = (s0.offline_bytes + s1.offline_bytes) / ns;
+    for (int p = 0; p < 2; p++)
+        for (int k = 0; k < XPART_COUNT; k++) {
+            j->part_bytes[p][k] /= ns;
+            j->part_rounds[p][k] /= ns;
+        }
+    s0.bytes_sent /= ns;
+    s1.bytes_sent /= ns;
     uint64_t setup = u0.bytes_sent + u1.bytes_sent;
     uint64_t maxdir = s0.bytes_sent > s1.bytes_sent ? s0.bytes_sent : s1.bytes_sent;
     uint64_t attn = j->part_bytes[0][XPART_ATTN] + j->part_bytes[1][XPART_ATTN];
@@ -348,9 +383,11 @@ static int run(int argc, char **argv, int prefill, char *out)
     double wan = time_s + maxdir / WAN_BPS + rounds * WAN_RTT / 2;
     long attended = 0;
     for (int l = 0; l < cfg.n_layers; l++) attended += j->attended[l];
+    attended /= (long)ns;
     /* The best ratio a policy attending fraction R of the cache could reach,
      * from this run's split: attention scales with the tokens attended. */
-    double full_att = (double)cfg.n_layers * cfg.n_kv_heads * (T + (prefill ? 0 : 1));
+    double full_att =
+        (double)cfg.n_layers * cfg.n_kv_heads * (T + (prefill ? 0 : 1 + (double)(ns - 1) / 2));
     double frac = attended / full_att, attn_full = frac > 0 ? attn / frac : 0;
     double nonattn = (double)online - attn;
     double bound = j->kv ? (nonattn + attn_full) / (nonattn + budget * attn_full) : 1.0;
@@ -374,12 +411,12 @@ static int run(int argc, char **argv, int prefill, char *out)
                "\"attended_tokens\":%ld,\"online_bytes\":%llu,\"offline_bytes\":%llu,"
                "\"rounds\":%llu,\"time_s\":%.6f,\"offline_s\":%.6f,\"setup_bytes\":%llu,"
                "\"attention_bytes\":%llu,\"bound_ratio\":%.4f,\"lan_s\":%.6f,\"wan_s\":%.6f,"
-               "\"dealer\":\"%s\",\"net\":\"%s\"}\n",
+               "\"dealer\":\"%s\",\"net\":\"%s\",\"steps\":%d}\n",
                shape, dev[0] ? "cuda" : "cpu", T, prefill ? "prefill" : "decode", policy, j->kv ? budget : 1.0, attended,
                (unsigned long long)online,
                (unsigned long long)offline, (unsigned long long)rounds, time_s, offline_s,
                (unsigned long long)setup, (unsigned long long)attn, bound, lan, wan,
-               stream ? "stream" : "offline", netname);
+               stream ? "stream" : "offline", netname, (int)ns);
     if (json) printf("%s", line);
     if (out) snprintf(out, JSON_BYTES, "%s", line);
     for (int p = 0; p < 3; p++) mpc_ctx_destroy(&r[p].ctx);

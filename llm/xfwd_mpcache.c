@@ -35,18 +35,21 @@
  *
  * Attention over the selection, form (a) of DESIGN.md §7: every kept
  * token's score costs only the query's opening (the K rows keep their
- * masks); the middle scores, as a (G2 - 2) x B matrix per query head, are
- * gathered by S2 (one Beaver product per KV head, all heads in one flight),
- * the softmax runs over the count only, and the probabilities are scattered
- * back by S2^T for p V over the fixed V rows.
+ * masks). S2 is opened once as a fixed operand (its mask then serves both
+ * products below, and the shared layer of a pair); the middle scores, as a
+ * (G2 - 2) x B matrix per query head, are gathered by it, opening only the
+ * scores' mask; the softmax runs over the count only; and the
+ * probabilities are scattered back by S2^T (opening only theirs) for p V
+ * over the fixed V rows. All KV heads go in one flight each.
  *
  * Cross-layer sharing (kv_share_source): the second layer of a pair reuses
  * the first's M at the prefill and its S2 at each decode step, and keeps no
  * summaries of its own.
  *
  * Public bounds, asserted by the plain twins: keys |k| < 2^(KEY_BITS - 2)
- * at scale f (the max/min comparisons); cluster scores |s| < 2^12 at scale
- * 2f (the top-k comparisons, with the sentinel -2^(2f + 12)).
+ * at scale f (the max/min comparisons); cluster scores |s| < 2^12, truncated
+ * to scale f before the top-k comparisons (4-byte openings instead of 6),
+ * with the sentinel -2^(f + 12).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -58,8 +61,8 @@
 #include "protocols/trunc.h"
 
 #define KEY_BITS(f)   ((f) + 14)
-#define SCORE_BITS(f) (2 * (f) + 14)
-#define SENTINEL(f)   ((uint64_t)0 - ((uint64_t)1 << (2 * (f) + 12)))
+#define SCORE_BITS(f) ((f) + 14)
+#define SENTINEL(f)   ((uint64_t)0 - ((uint64_t)1 << ((f) + 12)))
 
 #define ALLOC(p, n)                                                                  \
     do {                                                                             \
@@ -88,11 +91,12 @@ mpc_err_t xmp_init(xfwd_t *x)
     x->summ2 = calloc(L, sizeof *x->summ2);
     x->mp_static = calloc(L, sizeof *x->mp_static);
     x->mp_dyn = calloc(L, sizeof *x->mp_dyn);
+    x->mp_dynop = calloc(L * G, sizeof *x->mp_dynop);
     x->mp_ended = calloc(L, sizeof *x->mp_ended);
     x->mp_debug = calloc(L * G * x->cap2 + 1, sizeof *x->mp_debug);
     x->mp_debug_n = calloc(L, sizeof *x->mp_debug_n);
     if (!x->sum1 || !x->sum2 || !x->rmm2 || !x->summ1 || !x->summ2 || !x->mp_static ||
-        !x->mp_dyn || !x->mp_ended || !x->mp_debug || !x->mp_debug_n)
+        !x->mp_dyn || !x->mp_dynop || !x->mp_ended || !x->mp_debug || !x->mp_debug_n)
         return xfwd_fail(x, MPC_ENOMEM, "out of memory for MPCache's state");
     for (size_t i = 0; i < L * G; i++) {
         if (!is_source(x, (int)(i / G))) continue;
@@ -121,6 +125,8 @@ void xmp_free(xfwd_t *x)
         }
     for (size_t l = 0; x->mp_static && l < L; l++) free_sel(&x->mp_static[l], 0);
     for (size_t l = 0; x->mp_dyn && l < L; l++) free_sel(&x->mp_dyn[l], 0);
+    for (size_t i = 0; x->mp_dynop && i < L * G; i++) matmul_fixed_free(&x->mp_dynop[i]);
+    free(x->mp_dynop);
     if (x->rmm2) sodium_memzero(x->rmm2, L * G * x->cap2 * 2 * (size_t)x->hs * 8);
     free(x->sum1);
     free(x->sum2);
@@ -477,6 +483,8 @@ mpc_err_t xmp_decode(xfwd_t *x, int l, const uint64_t *qh, int pos0, uint64_t *p
                                                   &x->sum2[(size_t)l * G + g], 1, 1};
             }
         e = x_fixed_mul(x, jobs, nj);
+        if (!e && !all && src == l)
+            e = x_trunc(x, z, z, G * (n1 + n2), f, TRUNC_SITE(l, OP_SUMMARY + 1, step));
         if (e) goto out;
     }
     if (!all) {
@@ -487,6 +495,20 @@ mpc_err_t xmp_decode(xfwd_t *x, int l, const uint64_t *qh, int pos0, uint64_t *p
                 goto out;
             }
             if (k2m) e = select_clusters(x, l, z, z + G * n1, p, S2);
+            /* opened once: a fixed operand for the gather, the scatter and
+             * the shared layer */
+            matmul_fixed_t *ops[64];
+            const uint64_t *fresh[64];
+            size_t rows[64];
+            MPC_ASSERT(G <= 64);
+            for (size_t g = 0; g < G && k2m && !e; g++) {
+                ops[g] = &x->mp_dynop[(size_t)l * G + g];
+                matmul_fixed_free(ops[g]);
+                e = x_fixed_reserve(x, ops[g], k2m, g2m);
+                fresh[g] = S2 + g * k2m * g2m;
+                rows[g] = k2m;
+            }
+            if (!e && k2m) e = x_append(x, ops, fresh, rows, (int)G);
             if (e) goto out;
         } else {
             MPC_ASSERT(x->mp_dyn[src]);
@@ -507,21 +529,29 @@ mpc_err_t xmp_decode(xfwd_t *x, int l, const uint64_t *qh, int pos0, uint64_t *p
     size_t wd = km * B;
     uint64_t *Y = NULL, *Gs = NULL;
     if (k2m) {
-        ALLOC(Y, G * g2m * wd);
-        ALLOC(Gs, G * k2m * wd);
+        /* per KV head: (S2 Y)^T = Y^T S2^T, Y^T (wd x g2m) the middle scores */
+        ALLOC(Y, G * wd * g2m);
+        ALLOC(Gs, G * wd * k2m);
         for (size_t h = 0; h < H && !dealer; h++) {
             size_t g = h / km, hl = h % km;
-            for (size_t c = 0; c < g2m; c++)
-                memcpy(Y + (g * g2m + c) * wd + hl * B, sc + h * T + B + c * B, B * 8);
+            for (size_t b = 0; b < B; b++)
+                for (size_t c = 0; c < g2m; c++)
+                    Y[(g * wd + hl * B + b) * g2m + c] = sc[h * T + B + c * B + b];
         }
-        e = x_bmat(x, Gs, S2, Y, G, k2m, g2m, wd);
+        matmul_fixed_job_t jobs[64];
+        for (size_t g = 0; g < G; g++)
+            jobs[g] = (matmul_fixed_job_t){Gs + g * wd * k2m, Y + g * wd * g2m,
+                                           &x->mp_dynop[(size_t)src * G + g], wd, 1};
+        e = x_fixed_mul(x, jobs, (int)G);
         if (e) goto out;
     }
     for (size_t h = 0; h < H && !dealer; h++) {
         size_t g = h / km, hl = h % km;
         uint64_t *r = srow + h * cnt;
         memcpy(r, sc + h * T, head * 8);
-        for (size_t j = 0; j < k2m; j++) memcpy(r + head + j * B, Gs + (g * k2m + j) * wd + hl * B, B * 8);
+        for (size_t j = 0; j < k2m; j++)
+            for (size_t b = 0; b < B; b++)
+                r[head + j * B + b] = Gs[(g * wd + hl * B + b) * k2m + j];
         if (!all) memcpy(r + head + k2m * B, sc + h * T + ns, nn * 8);
     }
     e = nl_softmax(x, pr, srow, H, 1, cnt, (int)cnt - 1, TRUNC_SITE(l, OP_SOFTMAX, step));
@@ -529,20 +559,21 @@ mpc_err_t xmp_decode(xfwd_t *x, int l, const uint64_t *qh, int pos0, uint64_t *p
     /* scatter the middle's probabilities back, for p V over the fixed V */
     uint64_t *Pf = NULL;
     if (k2m) {
-        uint64_t *Pm, *St;
-        ALLOC(Pm, G * k2m * wd);
-        ALLOC(St, G * g2m * k2m);
-        ALLOC(Pf, G * g2m * wd);
+        /* per KV head: (S2^T Pm)^T = Pm^T S2, Pm^T (wd x k2m) */
+        uint64_t *Pm;
+        ALLOC(Pm, G * wd * k2m);
+        ALLOC(Pf, G * wd * g2m);
         for (size_t h = 0; h < H && !dealer; h++) {
             size_t g = h / km, hl = h % km;
             for (size_t j = 0; j < k2m; j++)
-                memcpy(Pm + (g * k2m + j) * wd + hl * B, pr + h * cnt + head + j * B, B * 8);
+                for (size_t b = 0; b < B; b++)
+                    Pm[(g * wd + hl * B + b) * k2m + j] = pr[h * cnt + head + j * B + b];
         }
-        for (size_t g = 0; g < G && !dealer; g++)
-            for (size_t j = 0; j < k2m; j++)
-                for (size_t c = 0; c < g2m; c++)
-                    St[(g * g2m + c) * k2m + j] = S2[(g * k2m + j) * g2m + c];
-        e = x_bmat(x, Pf, St, Pm, G, g2m, k2m, wd);
+        matmul_fixed_job_t jobs[64];
+        for (size_t g = 0; g < G; g++)
+            jobs[g] = (matmul_fixed_job_t){Pf + g * wd * g2m, Pm + g * wd * k2m,
+                                           &x->mp_dynop[(size_t)src * G + g], wd, 0};
+        e = x_fixed_mul(x, jobs, (int)G);
         if (e) goto out;
     }
     {
@@ -552,7 +583,8 @@ mpc_err_t xmp_decode(xfwd_t *x, int l, const uint64_t *qh, int pos0, uint64_t *p
         for (size_t h = 0; h < H && k2m && !dealer; h++) {
             size_t g = h / km, hl = h % km;
             for (size_t c = 0; c < g2m; c++)
-                memcpy(pmid + h * g2m * B + c * B, Pf + (g * g2m + c) * wd + hl * B, B * 8);
+                for (size_t b = 0; b < B; b++)
+                    pmid[h * g2m * B + c * B + b] = Pf[(g * wd + hl * B + b) * g2m + c];
         }
         matmul_fixed_t views[3 * 64];
         for (size_t g = 0; g < G; g++) {
