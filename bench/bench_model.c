@@ -463,8 +463,14 @@ static int sweep(int argc, char **argv, int prefill, const char *list, const cha
             return 2;
         }
     }
+    /* a policy other than full is compared with full at each T, in this run */
+    const char *policy = "full";
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "--policy")) policy = argv[i + 1];
+    int base = strcmp(policy, "full") != 0;
     char (*lines)[JSON_BYTES] = calloc((size_t)n, sizeof *lines);
-    char **args = calloc((size_t)argc + 3, sizeof *args);
+    char (*full)[JSON_BYTES] = calloc((size_t)n, sizeof *full);
+    char **args = calloc((size_t)argc + 8, sizeof *args);
     char tbuf[32];
     int na = 0;
     for (int i = 0; i < argc; i++) {
@@ -476,63 +482,116 @@ static int sweep(int argc, char **argv, int prefill, const char *list, const cha
     }
     args[na++] = "--seq";
     args[na++] = tbuf;
-    for (int k = 0; k < n; k++) {
+    int rc = 0;
+    for (int k = 0; k < n && !rc; k++) {
         snprintf(tbuf, sizeof tbuf, "%d", Ts[k]);
-        fprintf(stderr, "== T = %d (%d of %d)\n", Ts[k], k + 1, n);
-        int rc = run(na, args, prefill, lines[k]);
-        if (rc) {
-            free(lines);
-            free(args);
-            return rc;
+        fprintf(stderr, "== T = %d (%d of %d)%s\n", Ts[k], k + 1, n, base ? ": full" : "");
+        if (base) {
+            /* the full cache costs the same at every step: one is measured */
+            args[na] = "--policy";
+            args[na + 1] = "full";
+            args[na + 2] = "--steps";
+            args[na + 3] = "1";
+            rc = run(na + 4, args, prefill, full[k]);
+            if (!rc) fprintf(stderr, "== T = %d: %s\n", Ts[k], policy);
         }
+        if (!rc) rc = run(na, args, prefill, lines[k]);
     }
     char path[4096];
-    snprintf(path, sizeof path, "%s/%s.jsonl", dir, prefill ? "prefill" : "decode");
-    FILE *f = fopen(path, "w");
-    snprintf(path, sizeof path, "%s/%s.md", dir, prefill ? "prefill" : "decode");
-    FILE *md = fopen(path, "w");
-    snprintf(path, sizeof path, "%s/%s.dat", dir, prefill ? "prefill" : "decode");
-    FILE *dat = fopen(path, "w");
-    if (!f || !md || !dat) {
-        fprintf(stderr, "mpcllm-bench: cannot write to %s\n", dir);
-        return 1;
+    const char *what = prefill ? "prefill" : "decode";
+    FILE *f = NULL, *md = NULL, *dat = NULL;
+    if (!rc) {
+        snprintf(path, sizeof path, "%s/%s.jsonl", dir, what);
+        f = fopen(path, "w");
+        snprintf(path, sizeof path, "%s/%s.md", dir, what);
+        md = fopen(path, "w");
+        snprintf(path, sizeof path, "%s/%s.dat", dir, what);
+        dat = fopen(path, "w");
+        if (!f || !md || !dat) {
+            fprintf(stderr, "mpcllm-bench: cannot write to %s\n", dir);
+            rc = 1;
+        }
     }
-    fprintf(md, "Device: %s.\n\n", strstr(lines[0], "\"device\":\"cuda\"") ? "cuda" : "cpu");
-    fprintf(md, "| T | online s | LAN s | WAN s | online MB | attention MB | rounds | offline MB |\n");
-    fprintf(md, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
-    for (int k = 0; k < n; k++) {
-        fputs(lines[k], f);
-        const char *l = lines[k];
-        fprintf(md, "| %d | %.3f | %.3f | %.3f | %.2f | %.2f | %.0f | %.1f |\n", Ts[k],
-                json_num(l, "time_s"), json_num(l, "lan_s"), json_num(l, "wan_s"),
-                json_num(l, "online_bytes") / 1e6, json_num(l, "attention_bytes") / 1e6,
-                json_num(l, "rounds"), json_num(l, "offline_bytes") / 1e6);
-        fprintf(dat, "%d %g %g %g %g %g\n", Ts[k], json_num(l, "time_s"), json_num(l, "lan_s"),
-                json_num(l, "wan_s"), json_num(l, "online_bytes") / 1e6,
-                json_num(l, "attention_bytes") / 1e6);
+    if (!rc) {
+        fprintf(md, "Device: %s.\n\n", strstr(lines[0], "\"device\":\"cuda\"") ? "cuda" : "cpu");
+        if (base) {
+            fprintf(md, "Policy %s against the full cache at each T (ratio = full / policy; "
+                        "bound = full / (non-attention + R attention), from the full run).\n\n"
+                        "| T | attended | online s (full) | x | LAN x | WAN x | online MB (full) | x "
+                        "| attention MB (full) | x | bound | rounds (full) |\n"
+                        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+                        "| ---: | ---: |\n", policy);
+        } else {
+            fprintf(md, "| T | online s | LAN s | WAN s | online MB | attention MB | rounds | "
+                        "offline MB |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+        }
+        for (int k = 0; k < n; k++) {
+            const char *l = lines[k], *u = base ? full[k] : lines[k];
+            fputs(l, f);
+            if (base) fputs(u, f);
+            double t = json_num(l, "time_s"), tf = json_num(u, "time_s");
+            double on = json_num(l, "online_bytes"), onf = json_num(u, "online_bytes");
+            double at = json_num(l, "attention_bytes"), atf = json_num(u, "attention_bytes");
+            double lan = json_num(l, "lan_s"), lanf = json_num(u, "lan_s");
+            double wan = json_num(l, "wan_s"), wanf = json_num(u, "wan_s");
+            double R = json_num(l, "budget");
+            if (base)
+                fprintf(md, "| %d | %.0f | %.3f (%.3f) | %.2f | %.2f | %.2f | %.2f (%.2f) | %.2f | "
+                            "%.2f (%.2f) | %.2f | %.2f | %.0f (%.0f) |\n",
+                        Ts[k], json_num(l, "attended_tokens"), t, tf, tf / t, lanf / lan, wanf / wan,
+                        on / 1e6, onf / 1e6, onf / on, at / 1e6, atf / 1e6, atf / at,
+                        onf / (onf - atf + R * atf), json_num(l, "rounds"), json_num(u, "rounds"));
+            else
+                fprintf(md, "| %d | %.3f | %.3f | %.3f | %.2f | %.2f | %.0f | %.1f |\n", Ts[k], t,
+                        lan, wan, on / 1e6, at / 1e6, json_num(l, "rounds"),
+                        json_num(l, "offline_bytes") / 1e6);
+            fprintf(dat, "%d %g %g %g %g %g %g %g %g %g %g\n", Ts[k], t, lan, wan, on / 1e6,
+                    at / 1e6, tf, lanf, wanf, onf / 1e6, atf / 1e6);
+        }
+        fclose(f);
+        fclose(md);
+        fclose(dat);
+        f = md = dat = NULL;
+        char plots[1024];
+        if (base)
+            snprintf(plots, sizeof plots,
+                     "set multiplot layout 1,3 title 'secure %s step: %s against full'\n"
+                     "set ylabel 'seconds'\n"
+                     "plot '%s.dat' u 1:2 w lp t '%s loopback', '' u 1:7 w lp t 'full loopback', "
+                     "'' u 1:3 w lp t '%s LAN', '' u 1:8 w lp t 'full LAN', "
+                     "'' u 1:4 w lp t '%s WAN', '' u 1:9 w lp t 'full WAN'\n"
+                     "set ylabel 'online MB (both directions)'\n"
+                     "plot '%s.dat' u 1:5 w lp t '%s', '' u 1:10 w lp t 'full'\n"
+                     "set ylabel 'attention MB'\n"
+                     "plot '%s.dat' u 1:6 w lp t '%s', '' u 1:11 w lp t 'full'\n",
+                     what, policy, what, policy, policy, policy, what, policy, what, policy);
+        else
+            snprintf(plots, sizeof plots,
+                     "set multiplot layout 1,2 title 'secure %s cost against the cache length T'\n"
+                     "set ylabel 'seconds'\n"
+                     "plot '%s.dat' u 1:2 w lp t 'loopback', '' u 1:3 w lp t 'LAN (model)', "
+                     "'' u 1:4 w lp t 'WAN (model)'\n"
+                     "set ylabel 'MB (both directions)'\n"
+                     "plot '%s.dat' u 1:5 w lp t 'online', '' u 1:6 w lp t 'attention'\n",
+                     what, what, what);
+        snprintf(path, sizeof path, "cd '%s' && gnuplot 2>/dev/null <<'EOF'\n"
+                 "set terminal pngcairo size %d,420 font ',10'\n"
+                 "set output '%s.png'\n"
+                 "set xlabel 'T'\nset logscale x 2\nset key left top\nset grid\n"
+                 "%sunset multiplot\nEOF",
+                 dir, base ? 1500 : 1100, what, plots);
+        if (system(path) != 0)
+            fprintf(stderr, "mpcllm-bench: no plot (is gnuplot installed?); the table is in %s\n",
+                    dir);
+        fprintf(stderr, "wrote %s/%s.md, .jsonl and .png\n", dir, what);
     }
-    fclose(f);
-    fclose(md);
-    fclose(dat);
-    snprintf(path, sizeof path, "cd '%s' && gnuplot 2>/dev/null <<'EOF'\n"
-             "set terminal pngcairo size 1100,420 font ',10'\n"
-             "set output '%s.png'\n"
-             "set multiplot layout 1,2 title 'secure %s cost against the cache length T'\n"
-             "set xlabel 'T'\nset logscale x 2\nset key left top\nset grid\n"
-             "set ylabel 'seconds'\n"
-             "plot '%s.dat' u 1:2 w lp t 'loopback', '' u 1:3 w lp t 'LAN (model)', "
-             "'' u 1:4 w lp t 'WAN (model)'\n"
-             "set ylabel 'MB (both directions)'\n"
-             "plot '%s.dat' u 1:5 w lp t 'online', '' u 1:6 w lp t 'attention'\n"
-             "unset multiplot\nEOF",
-             dir, prefill ? "prefill" : "decode", prefill ? "prefill" : "decode step",
-             prefill ? "prefill" : "decode", prefill ? "prefill" : "decode");
-    if (system(path) != 0)
-        fprintf(stderr, "mpcllm-bench: no plot (is gnuplot installed?); the table is in %s\n", dir);
-    fprintf(stderr, "wrote %s/%s.md, .jsonl and .png\n", dir, prefill ? "prefill" : "decode");
+    if (f) fclose(f);
+    if (md) fclose(md);
+    if (dat) fclose(dat);
     free(lines);
+    free(full);
     free(args);
-    return 0;
+    return rc;
 }
 
 static int dispatch(int argc, char **argv, int prefill)
