@@ -178,6 +178,7 @@ void xfwd_free(xfwd_t **xp)
             matmul_fixed_free(&x->vc[i]);
         }
     xmp_free(x);
+    xkv_free(x);
     free(x->w);
     free(x->kc);
     free(x->vc);
@@ -204,10 +205,16 @@ mpc_err_t xfwd_set_policy(xfwd_t *x, const kv_config_t *kv)
         x->policy = KV_FULL;
         return MPC_OK;
     }
-    if (kv->policy != KV_STREAMING && kv->policy != KV_MPCACHE)
-        return xfwd_fail(x, MPC_EARG,
-                         "only the full cache, streaming and mpcache run in the fixed-point "
-                         "and secure engines");
+    /* the other policies decide in plaintext: the plain engine only */
+    int plaintext = kv->policy != KV_STREAMING && kv->policy != KV_MPCACHE;
+    if (plaintext && x->role != XFWD_PLAIN) {
+        char msg[CHAN_ERR_BYTES];
+        snprintf(msg, sizeof msg,
+                 "policy %s runs in the fixed-point plain engine only; the secure engine runs "
+                 "full, streaming and mpcache",
+                 kv_policy_name(kv->policy));
+        return xfwd_fail(x, MPC_EARG, msg);
+    }
     kv_config_t k = *kv; /* the model's dims */
     k.n_layers = x->cfg.n_layers;
     k.n_heads = x->cfg.n_heads;
@@ -216,9 +223,10 @@ mpc_err_t xfwd_set_policy(xfwd_t *x, const kv_config_t *kv)
     k.seq_len = x->cfg.seq_len;
     char msg[CHAN_ERR_BYTES];
     if (kv_config_check(&k, msg, sizeof msg)) return xfwd_fail(x, MPC_EARG, msg);
-    MPC_ASSERT(x->policy == KV_FULL && !x->sum2); /* once, before the first forward */
+    MPC_ASSERT(x->policy == KV_FULL && !x->sum2 && !x->kvp); /* once, before the first forward */
     x->policy = k.policy;
     x->kv = k;
+    if (plaintext) return xkv_init(x);
     return kv->policy == KV_MPCACHE ? xmp_init(x) : MPC_OK;
 }
 

@@ -74,8 +74,12 @@ const uint64_t *xfwd_logits(const xfwd_t *x);
  * prefill, then clustered dynamic selection at every decode step, both
  * secret, with cross-layer sharing: llm/xfwd_mpcache.c). kv is copied; its
  * prompt_len must be set, and the model's dims are taken from the engine.
- * The prompt must then come as one batch of prompt_len tokens. Other
- * policies, and a bad configuration: MPC_EARG with the reason. */
+ * The prompt must then come as one batch of prompt_len tokens. The plain
+ * engine also runs every other policy of mpcache/kv.h (h2o, snapkv, tova,
+ * cake, d2o, quest), deciding in plaintext on its own fixed-point values
+ * (llm/xfwd_kvplain.c); its prompt may come in any batches that stop at
+ * prompt_len. Those policies in a secure role, and a bad configuration:
+ * MPC_EARG with the reason. */
 mpc_err_t xfwd_set_policy(xfwd_t *x, const kv_config_t *kv) MPC_WUR;
 
 /* Tests only: this party's additive share (the plain engine: the value) of
@@ -111,7 +115,7 @@ typedef struct xfwd_opts {
 void xfwd_set_opts(xfwd_t *x, const xfwd_opts_t *o);
 
 /* Positions attended at the last forward call per layer, summed over KV
- * heads (the full cache here). */
+ * heads: the whole cache, or at a decode step the policy's selection. */
 int xfwd_attended(const xfwd_t *x, int layer);
 
 /* The layer parts whose traffic is accounted apart (the benchmarks' and the

@@ -7,7 +7,9 @@
  *              public choice, attended through views of the cache;
  *   mpcache    the prefill attends everything and then evicts (look-once,
  *              llm/xfwd_mpcache.c); a decode step attends the secret
- *              clustered selection.
+ *              clustered selection;
+ *   the others (plain engine only) the prompt attends everything and the
+ *              policy library decides each decode step (llm/xfwd_kvplain.c).
  * Sizes depend only on public quantities (positions, the budget), so all
  * three roles walk the same sequence of protocol calls.
  */
@@ -70,6 +72,11 @@ mpc_err_t xfwd_attend(xfwd_t *x, int l, const uint64_t *qh, uint64_t *kn, const 
     }
     e = append_rows(x, l, kn, vn, N);
     if (e) goto out;
+    if (x->kvp && pos0 >= x->kv.prompt_len) { /* plaintext policies (xfwd_kvplain.c) */
+        MPC_ASSERT(N == 1);
+        e = xkv_decode(x, l, qh, kn, vn, pos0, pv);
+        goto out;
+    }
     /* the cache's rows: every position, or MPCache's kept ones */
     size_t T = x->kc[(size_t)l * G].rows;
     if (x->policy == KV_MPCACHE && x->mp_ended[l]) {
@@ -144,6 +151,7 @@ mpc_err_t xfwd_attend(xfwd_t *x, int l, const uint64_t *qh, uint64_t *kn, const 
         e = xmp_prefill_end(x, l, p, N, step);
         if (!e) e = xmp_summarise(x, l, step);
     }
+    if (x->kvp) e = xkv_prompt(x, l, qh, kn, vn, p, N, pos0); /* the policy sees the prompt */
 out:
     arena_reset(x->ar, mk);
     return e;

@@ -27,7 +27,7 @@ struct xfwd {
     int *attended;                      /* (n_layers) */
     char err[CHAN_ERR_BYTES];           /* plain: the last error */
     xfwd_opts_t opts;
-    int policy;                         /* KV_FULL, KV_STREAMING or KV_MPCACHE */
+    int policy;                         /* KV_FULL, KV_STREAMING, KV_MPCACHE; plain: any */
     kv_config_t kv;                     /* the budget's configuration */
     uint64_t part_bytes[XPART_COUNT], part_rounds[XPART_COUNT];
     int part;                           /* the open part */
@@ -47,6 +47,11 @@ struct xfwd {
     int *mp_ended;         /* (n_layers) static eviction done */
     uint64_t *mp_debug;    /* (n_layers, G, cap2) the last S2's column sums: tests */
     int *mp_debug_n;       /* (n_layers) their count, -1 when everything was attended */
+    /* The plaintext policies on the plain engine (llm/xfwd_kvplain.c): for
+     * h2o, snapkv, tova, cake, d2o and quest, the policy library's cache,
+     * fed with this engine's own values decoded to float, makes every
+     * decision; NULL otherwise (and always in the secure roles). */
+    kv_t *kvp;
 };
 
 /* Truncation sites' op field: TRUNC_SITE(layer, op, pos0), ops 16 apart
@@ -116,6 +121,19 @@ void xmp_free(xfwd_t *x);
 mpc_err_t xmp_prefill_end(xfwd_t *x, int l, const uint64_t *p, size_t N, uint64_t step);
 mpc_err_t xmp_summarise(xfwd_t *x, int l, uint64_t step);
 mpc_err_t xmp_decode(xfwd_t *x, int l, const uint64_t *qh, int pos0, uint64_t *pv);
+
+/* The plaintext policies (llm/xfwd_kvplain.c), plain engine only: the
+ * policy's cache for x->kv; the prompt rows pos0 .. pos0 + N - 1 after the
+ * full attention of layer l, with its probabilities p (H, N, T) at scale
+ * f + XFWD_P_EXTRA (append, select, observe per position, and the look-once
+ * decisions after the last prompt token); and a decode step's attention
+ * over the policy's selection, after the new rows were appended. */
+mpc_err_t xkv_init(xfwd_t *x);
+void xkv_free(xfwd_t *x);
+mpc_err_t xkv_prompt(xfwd_t *x, int l, const uint64_t *qh, const uint64_t *kn, const uint64_t *vn,
+                     const uint64_t *p, size_t N, int pos0);
+mpc_err_t xkv_decode(xfwd_t *x, int l, const uint64_t *qh, const uint64_t *kn, const uint64_t *vn,
+                     int pos0, uint64_t *pv);
 
 /* RMSNorm of rows rows of w->cols (scale f in and out) with the norm's
  * weight under its one-sided mask. */
