@@ -36,14 +36,17 @@ struct eval {
     kv_t *kv;            /* the last policy's cache, which the engine may still point at */
 };
 
-static mpc_err_t float_begin(void *self, kv_t *kv, char *err)
+static mpc_err_t float_begin(void *self, kv_t *kv, int prompt_len, char *err)
 {
+    (void)prompt_len; /* one token at a time, as llama2.c */
     return fwd_set_kv(self, kv, err);
 }
 
-static const float *float_step(void *self, int token, int pos)
+static mpc_err_t float_step(void *self, int token, int pos, const float **logits, char *err)
 {
-    return fwd_step(self, token, pos);
+    (void)err;
+    *logits = fwd_step(self, token, pos);
+    return MPC_OK;
 }
 
 static int float_attended(void *self, int layer)
@@ -64,30 +67,56 @@ struct eval_fixed {
     int f;
     uint8_t round_seed[PRG_SEED_BYTES];
     xfwd_t *x;
-    float *logits; /* (vocab) */
+    int prompt_len;  /* the window's prompt, run as one batch */
+    int *prompt;     /* (seq_len) its tokens, gathered until its last one */
+    int stepped;     /* a forward call has run in this window */
+    float *logits;   /* (vocab) */
 };
 
-static mpc_err_t fixed_begin(void *self, kv_t *kv, char *err)
+static mpc_err_t fixed_begin(void *self, kv_t *kv, int prompt_len, char *err)
 {
     eval_fixed_t *s = self;
     xfwd_free(&s->x);
+    s->prompt_len = prompt_len;
+    s->stepped = 0;
+    if (err) *err = '\0';
     mpc_err_t e = xfwd_new(&s->x, &s->m->cfg, s->m, NULL, XFWD_PLAIN, s->f, s->round_seed, err);
     if (!e) e = xfwd_setup(s->x);
-    if (!e && kv) e = xfwd_set_policy(s->x, kv_config(kv));
-    if (e && err && !*err)
-        snprintf(err, CHAN_ERR_BYTES, "the fixed engine runs the full cache and streaming only");
+    if (!e && kv) {
+        kv_config_t c = *kv_config(kv);
+        c.prompt_len = prompt_len;
+        e = xfwd_set_policy(s->x, &c);
+        if (e)
+            return llm_fail(err, e, "the fixed engine cannot run policy %s",
+                            kv_policy_name(c.policy));
+    }
     return e;
 }
 
-static const float *fixed_step(void *self, int token, int pos)
+static mpc_err_t fixed_step(void *self, int token, int pos, const float **logits, char *err)
 {
     eval_fixed_t *s = self;
-    int next;
-    mpc_err_t e = xfwd_forward(s->x, &token, pos, 1, &next);
-    MPC_ASSERT(e == MPC_OK); /* the plain engine fails only on programmer errors */
+    int next, P = s->prompt_len;
+    MPC_ASSERT(pos >= 0 && pos < s->m->cfg.seq_len);
+    mpc_err_t e = MPC_OK;
+    *logits = s->logits;
+    if (pos < P) { /* the prompt: gathered, then one batch */
+        s->prompt[pos] = token;
+        if (pos < P - 1) return MPC_OK;
+        e = xfwd_forward(s->x, s->prompt, 0, P, &next);
+    } else {
+        e = xfwd_forward(s->x, &token, pos, 1, &next);
+    }
+    if (e) return llm_fail(err, e, "the fixed engine failed at position %d", pos);
+    s->stepped = 1;
     const uint64_t *lg = xfwd_logits(s->x);
     for (int i = 0; i < s->m->cfg.vocab_size; i++) s->logits[i] = (float)fxp_decode(lg[i], s->f);
-    return s->logits;
+    return MPC_OK;
+}
+
+const uint64_t *eval_fixed_logits(const eval_fixed_t *s)
+{
+    return s->x && s->stepped ? xfwd_logits(s->x) : NULL;
 }
 
 static int fixed_attended(void *self, int layer)
@@ -99,8 +128,13 @@ mpc_err_t eval_engine_fixed(eval_engine_t *out, eval_fixed_t **state, const mode
                             int frac_bits, const uint8_t *round_seed, char *err)
 {
     eval_fixed_t *s = calloc(1, sizeof *s);
-    if (s) s->logits = malloc((size_t)m->cfg.vocab_size * sizeof *s->logits);
-    if (!s || !s->logits) {
+    if (s) {
+        s->logits = calloc((size_t)m->cfg.vocab_size, sizeof *s->logits);
+        s->prompt = calloc((size_t)m->cfg.seq_len, sizeof *s->prompt);
+    }
+    if (!s || !s->logits || !s->prompt) {
+        if (s) free(s->logits);
+        if (s) free(s->prompt);
         free(s);
         return llm_fail(err, MPC_ENOMEM, "out of memory for the fixed engine");
     }
@@ -121,6 +155,7 @@ void eval_fixed_free(eval_fixed_t **state)
     if (!state || !*state) return;
     xfwd_free(&(*state)->x);
     free((*state)->logits);
+    free((*state)->prompt);
     free(*state);
     *state = NULL;
 }
@@ -202,7 +237,7 @@ mpc_err_t eval_reference(eval_t *ev, const eval_engine_t *eng, const int *tokens
         if (tokens[i] < 0 || tokens[i] >= ev->vocab)
             return llm_fail(err, MPC_EARG, "token %d of the window is %d, outside 0..%d", i,
                             tokens[i], ev->vocab - 1);
-    mpc_err_t e = eng->begin(eng->self, NULL, err);
+    mpc_err_t e = eng->begin(eng->self, NULL, prompt_len, err);
     if (e != MPC_OK) return e;
     kv_free(&ev->kv);
     memcpy(ev->tokens, tokens, (size_t)n * sizeof *tokens);
@@ -210,7 +245,9 @@ mpc_err_t eval_reference(eval_t *ev, const eval_engine_t *eng, const int *tokens
     const size_t vocab = (size_t)ev->vocab;
     ev->ref_attended = 0;
     for (int pos = 0; pos < n - 1; pos++) {
-        const float *logits = eng->step(eng->self, tokens[pos], pos);
+        const float *logits = NULL;
+        e = eng->step(eng->self, tokens[pos], pos, &logits, err);
+        if (e != MPC_OK) return e;
         if (pos < prompt_len) continue;
         log_softmax(ev->ref_logp + (size_t)pos * vocab, logits, ev->vocab);
         ev->ref_top1[pos] = fwd_argmax(logits, ev->vocab);
@@ -256,7 +293,7 @@ mpc_err_t eval_policy(eval_t *ev, const eval_engine_t *eng, const kv_config_t *c
     if (!kv)
         return llm_fail(err, e == MPC_OK ? MPC_ENOMEM : e, "KV cache (%s): %s",
                         kv_policy_name(k.policy), e == MPC_EARG ? msg : "out of memory");
-    e = eng->begin(eng->self, kv, err);
+    e = eng->begin(eng->self, kv, ev->prompt_len, err);
     if (e != MPC_OK) {
         kv_free(&kv);
         return e;
@@ -267,7 +304,9 @@ mpc_err_t eval_policy(eval_t *ev, const eval_engine_t *eng, const kv_config_t *c
     const int P = ev->prompt_len, n_scored = ev->n - P - 1;
     long attended = 0;
     for (int pos = 0; pos < ev->n - 1; pos++) {
-        const float *logits = eng->step(eng->self, ev->tokens[pos], pos);
+        const float *logits = NULL;
+        e = eng->step(eng->self, ev->tokens[pos], pos, &logits, err);
+        if (e != MPC_OK) return e;
         if (pos < P) continue;
         score_position(ev, logits, pos, pos - P);
         for (int l = 0; l < c->n_layers; l++)

@@ -59,12 +59,17 @@
 typedef struct eval_engine {
     void *self; /* the engine's state, borrowed */
     /* Starts a window at position 0 under the policy kv (fresh, borrowed
-     * until the next begin), or with full attention when kv is NULL. Fails
+     * until the next begin), or with full attention when kv is NULL; the
+     * window's prompt is its first prompt_len tokens either way. Fails
      * with the engine's error and a line in err (CHAN_ERR_BYTES). */
-    mpc_err_t (*begin)(void *self, kv_t *kv, char *err);
-    /* The logits (vocab_size) after token at pos, positions fed 0, 1, 2, ...;
-     * owned by the engine and valid until the next step. */
-    const float *(*step)(void *self, int token, int pos);
+    mpc_err_t (*begin)(void *self, kv_t *kv, int prompt_len, char *err);
+    /* Feeds token at pos, positions fed 0, 1, 2, ..., and points *logits
+     * at the logits (vocab_size) after it, owned by the engine and valid
+     * until the next step. An engine that runs the prompt as one batch
+     * (fixed, secure) runs it at the prompt's last position, and its logits
+     * before that are meaningless (nobody scores them). Fails with the
+     * engine's error and a line in err (CHAN_ERR_BYTES). */
+    mpc_err_t (*step)(void *self, int token, int pos, const float **logits, char *err);
     /* Tokens that layer attended at the last step, summed over KV heads. */
     int (*attended)(void *self, int layer);
 } eval_engine_t;
@@ -74,15 +79,22 @@ typedef struct eval_engine {
 void eval_engine_float(eval_engine_t *out, fwd_t *f);
 
 /* The fixed-point plain engine (llm/xfwd.h) as an eval engine: each window
- * starts a fresh run state with the policy's configuration (the full cache
- * or streaming: the policies the fixed and secure engines run so far; begin
- * fails with MPC_EARG for the others), stepping one token at a time; logits
- * are decoded to float. round_seed is its rounding stream (NULL: random).
- * The caller owns *state (eval_fixed_free). */
+ * starts a fresh run state with the policy's configuration (every policy:
+ * full, streaming and mpcache as the secure engine runs them, the others
+ * decided in plaintext on the engine's values), runs the prompt as one
+ * batch, as the secure engine does (MPCache requires it), and then one
+ * token at a time; logits are decoded to float. round_seed is its rounding
+ * stream (NULL: random; the dealer's test seed's "round" derivation
+ * reproduces the secure engine bit for bit). The caller owns *state
+ * (eval_fixed_free). */
 typedef struct eval_fixed eval_fixed_t;
 mpc_err_t eval_engine_fixed(eval_engine_t *out, eval_fixed_t **state, const model_t *m,
                             int frac_bits, const uint8_t *round_seed, char *err) MPC_WUR;
 void eval_fixed_free(eval_fixed_t **state);
+/* The last step's logits as the engine holds them (vocab_size, scale
+ * frac_bits), owned by *state: for comparing with the secure engine bit for
+ * bit. NULL before the first step. */
+const uint64_t *eval_fixed_logits(const eval_fixed_t *state);
 
 /* Sums over scored tokens, for one policy over any number of windows. */
 typedef struct eval_sums {
