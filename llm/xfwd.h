@@ -111,7 +111,22 @@ typedef struct xfwd_opts {
     int pad;
     int pad_len;
     int reveal_logits;
+    /* MPCache's attention over the selection: 0 chooses per step by the
+     * cost model (xfwd_mpcache_form), 'a' or 'b' forces a form (tests).
+     * Both give the same values bit for bit; only the traffic differs. */
+    int mpcache_form;
 } xfwd_opts_t;
+
+/* MPCache's two forms of attention over a selection of k of the g middle
+ * fine clusters (B tokens each) of a KV head with km query heads of size
+ * hs (DESIGN.md §7): the words each party opens for it beyond what both
+ * share. (a) opens S2 once and the middle scores' and probabilities'
+ * masks: k g + km B (2g + k). (b) gathers the K and V rows (S2 opened for
+ * each) and re-masks them: 2 k g + 2 k B hs + km k B. (b) is cheaper only
+ * when k/g is below about km / hs: never at the benchmarks' shapes, where
+ * (a) opens 5-12x less. Returns 'a' or 'b'. */
+int xfwd_mpcache_form(size_t g, size_t k, size_t B, size_t km, size_t hs, uint64_t *cost_a,
+                      uint64_t *cost_b);
 void xfwd_set_opts(xfwd_t *x, const xfwd_opts_t *o);
 
 /* Positions attended at the last forward call per layer, summed over KV

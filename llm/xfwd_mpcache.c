@@ -73,6 +73,16 @@
         }                                                                            \
     } while (0)
 
+static void stats_push_if(xfwd_t *x, const char *what)
+{
+    if (x->ctx) stats_push(&x->ctx->stats, what);
+}
+
+static void stats_pop_if(xfwd_t *x)
+{
+    if (x->ctx) stats_pop(&x->ctx->stats);
+}
+
 static int is_source(const xfwd_t *x, int l)
 {
     return kv_share_source(l, x->cfg.n_layers) == l;
@@ -367,6 +377,99 @@ out:
 
 /* ---- a decode step ---------------------------------------------------------- */
 
+int xfwd_mpcache_form(size_t g, size_t k, size_t B, size_t km, size_t hs, uint64_t *cost_a,
+                      uint64_t *cost_b)
+{
+    uint64_t a = k * g + km * B * (2 * g + k);
+    uint64_t b = 2 * k * g + 2 * k * B * hs + km * k * B;
+    if (cost_a) *cost_a = a;
+    if (cost_b) *cost_b = b;
+    return b < a ? 'b' : 'a';
+}
+
+/* Form (b): gather the selected clusters' K and V rows (S2 times the middle
+ * of the cache, reshaped as g2m rows of B hs), re-mask them as fresh fixed
+ * operands, and attend [sink | gathered | newest] directly. srow holds the
+ * sink's and the newest's scores already; pr receives the probabilities. */
+static mpc_err_t attend_gathered(xfwd_t *x, int l, const uint64_t *qh, const uint64_t *S2,
+                                 size_t k2m, size_t g2m, size_t ns, size_t nn, uint64_t *srow,
+                                 uint64_t *pr, uint64_t *pv, uint64_t step)
+{
+    size_t G = (size_t)x->cfg.n_kv_heads, H = (size_t)x->cfg.n_heads, hs = (size_t)x->hs;
+    size_t km = (size_t)x->kv_mul, B = (size_t)x->kv.cluster_fine, n = k2m * B;
+    size_t cnt = B + n + nn;
+    int dealer = x->role == MPC_DEALER;
+    mpc_err_t e = MPC_OK;
+    arena_mark_t mk = arena_mark(x->ar);
+    matmul_fixed_t *sel = calloc(2 * G, sizeof *sel);
+    uint64_t *rows = NULL, *ssc = NULL, *part = NULL;
+    if (!sel) return xfwd_fail(x, MPC_ENOMEM, "out of memory in MPCache");
+    ALLOC(rows, 2 * G * n * hs);
+    ALLOC(ssc, H * n);
+    ALLOC(part, 2 * H * hs);
+    {
+        matmul_fixed_t mid[2 * 64];
+        matmul_fixed_job_t jobs[2 * 64];
+        for (size_t j = 0; j < 2 * G; j++) {
+            const matmul_fixed_t *c = j < G ? &x->kc[(size_t)l * G + j] : &x->vc[(size_t)l * G + j - G];
+            mid[j] = xfwd_fixed_view(c, B, g2m * B);
+            mid[j].rows = g2m; /* the same words, one row per cluster */
+            mid[j].cols = B * hs;
+            jobs[j] = (matmul_fixed_job_t){rows + j * n * hs, S2 + (j % G) * k2m * g2m, &mid[j], k2m, 0};
+        }
+        e = x_fixed_mul(x, jobs, (int)(2 * G));
+        if (e) goto out;
+    }
+    {
+        matmul_fixed_t *ops[2 * 64];
+        const uint64_t *fresh[2 * 64];
+        size_t cnts[2 * 64];
+        for (size_t j = 0; j < 2 * G && !e; j++) {
+            ops[j] = &sel[j];
+            e = x_fixed_reserve(x, ops[j], n, hs);
+            fresh[j] = rows + j * n * hs;
+            cnts[j] = n;
+        }
+        if (!e) e = x_append(x, ops, fresh, cnts, (int)(2 * G));
+        if (e) goto out;
+    }
+    {
+        matmul_fixed_job_t jobs[256];
+        for (size_t h = 0; h < H; h++)
+            jobs[h] = (matmul_fixed_job_t){ssc + h * n, qh + h * hs, &sel[h / km], 1, 1};
+        e = x_fixed_mul(x, jobs, (int)H);
+        if (e) goto out;
+    }
+    for (size_t h = 0; h < H && !dealer; h++) memcpy(srow + h * cnt + B, ssc + h * n, n * 8);
+    e = nl_softmax(x, pr, srow, H, 1, cnt, (int)cnt - 1, TRUNC_SITE(l, OP_SOFTMAX, step));
+    if (e) goto out;
+    {
+        matmul_fixed_t views[2 * 64];
+        matmul_fixed_job_t jobs[3 * 256];
+        int nj = 0;
+        for (size_t g = 0; g < G; g++) {
+            views[2 * g] = xfwd_fixed_view(&x->vc[(size_t)l * G + g], 0, B);
+            views[2 * g + 1] = xfwd_fixed_view(&x->vc[(size_t)l * G + g], ns, nn);
+        }
+        for (size_t h = 0; h < H; h++) {
+            size_t g = h / km;
+            jobs[nj++] = (matmul_fixed_job_t){pv + h * hs, pr + h * cnt, &views[2 * g], 1, 0};
+            jobs[nj++] = (matmul_fixed_job_t){part + h * hs, pr + h * cnt + B, &sel[G + g], 1, 0};
+            jobs[nj++] = (matmul_fixed_job_t){part + (H + h) * hs, pr + h * cnt + B + n,
+                                              &views[2 * g + 1], 1, 0};
+        }
+        e = x_fixed_mul(x, jobs, nj);
+        if (e) goto out;
+        for (size_t i = 0; i < H * hs && !dealer; i++) pv[i] += part[i] + part[H * hs + i];
+        e = x_trunc(x, pv, pv, H * hs, x->f + XFWD_P_EXTRA, TRUNC_SITE(l, OP_PV, step));
+    }
+out:
+    for (size_t j = 0; j < 2 * G; j++) matmul_fixed_free(&sel[j]);
+    free(sel);
+    arena_reset(x->ar, mk);
+    return e;
+}
+
 /* Level 1 and level 2 for every KV head of a source layer: S2 (G x k2m x
  * g2m) one-hots in rank order. */
 static mpc_err_t select_clusters(xfwd_t *x, int l, const uint64_t *z1, const uint64_t *z2,
@@ -457,6 +560,12 @@ mpc_err_t xmp_decode(xfwd_t *x, int l, const uint64_t *qh, int pos0, uint64_t *p
     size_t n1 = (size_t)x->summ1[l], n2 = (size_t)x->summ2[l];
     size_t cnt = (size_t)p.count, ns = all ? T : ((size_t)p.g2 - 1) * B, nn = T - ns;
     size_t head = all ? T : B; /* the public part in front: the sink cluster */
+    /* the form of attention over the selection: a public choice by sizes */
+    int form = 'a';
+    if (!all && k2m) {
+        form = xfwd_mpcache_form(g2m, k2m, B, km, hs, NULL, NULL);
+        if (x->opts.mpcache_form) form = x->opts.mpcache_form;
+    }
     uint64_t *sc, *z, *qs, *S2 = NULL, *srow, *pr;
     ALLOC(sc, H * T);
     ALLOC(z, G * (n1 + n2) + 1);
@@ -501,14 +610,14 @@ mpc_err_t xmp_decode(xfwd_t *x, int l, const uint64_t *qh, int pos0, uint64_t *p
             const uint64_t *fresh[64];
             size_t rows[64];
             MPC_ASSERT(G <= 64);
-            for (size_t g = 0; g < G && k2m && !e; g++) {
+            for (size_t g = 0; g < G && k2m && form == 'a' && !e; g++) {
                 ops[g] = &x->mp_dynop[(size_t)l * G + g];
                 matmul_fixed_free(ops[g]);
                 e = x_fixed_reserve(x, ops[g], k2m, g2m);
                 fresh[g] = S2 + g * k2m * g2m;
                 rows[g] = k2m;
             }
-            if (!e && k2m) e = x_append(x, ops, fresh, rows, (int)G);
+            if (!e && k2m && form == 'a') e = x_append(x, ops, fresh, rows, (int)G);
             if (e) goto out;
         } else {
             MPC_ASSERT(x->mp_dyn[src]);
@@ -524,6 +633,17 @@ mpc_err_t xmp_decode(xfwd_t *x, int l, const uint64_t *qh, int pos0, uint64_t *p
             }
     } else {
         x->mp_debug_n[l] = -1;
+    }
+    if (form == 'b') {
+        for (size_t h = 0; h < H && !dealer; h++) {
+            memcpy(srow + h * cnt, sc + h * T, B * 8);
+            memcpy(srow + h * cnt + B + k2m * B, sc + h * T + ns, nn * 8);
+        }
+        stats_push_if(x, "mpcache_form_b");
+        e = attend_gathered(x, l, qh, S2, k2m, g2m, ns, nn, srow, pr, pv, step);
+        stats_pop_if(x);
+        if (!e) x->attended[l] = (int)(G * cnt);
+        goto out;
     }
     /* softmax rows: [sink cluster | gathered middle clusters | newest] */
     size_t wd = km * B;

@@ -65,6 +65,7 @@ typedef struct run {
     const model_t *m;
     int prompt[256], P, steps;
     kv_config_t kv;
+    int form; /* MPCache's attention form: 0 by the cost model, 'a' or 'b' */
     /* [role: 0 P0, 1 P1, 2 plain] */
     uint64_t *logits[3];                             /* (steps - P + 1, vocab) */
     int tokens[3][MAXSTEP];
@@ -82,6 +83,8 @@ static mpc_err_t drive(xfwd_t *x, run_t *r, int slot, int knows)
     const model_config_t *c = &r->m->cfg;
     size_t V = (size_t)c->vocab_size;
     mpc_err_t e = xfwd_set_policy(x, &r->kv);
+    xfwd_opts_t o = {0, knows ? 0 : -1, 0, r->form};
+    xfwd_set_opts(x, &o);
     if (!e) e = xfwd_setup(x);
     int next = -1, k = 0;
     if (!e) e = xfwd_forward(x, knows ? r->prompt : NULL, 0, r->P, &next);
@@ -310,12 +313,54 @@ static void test_cross_layer_sharing_on_the_stories15M_shape(void **state)
     model_free(&m);
 }
 
+static void test_both_attention_forms_give_the_same_bits(void **state)
+{
+    (void)state;
+    int ids[256], P = encode(story, ids);
+    run_t *r = new_run(model, ids, P, P + STEPS(12));
+    r->form = 'b';
+    uint8_t test_seed[16], round_seed[16];
+    tu_seed(test_seed);
+    prg_seed_derive(round_seed, test_seed, "round");
+    tu_opts_t o = {.test_seed = test_seed, .timeout_ms = 120000};
+    tu_result_t *rb = calloc(1, sizeof *rb), *ra = calloc(1, sizeof *ra);
+    assert_int_equal(tu_run(&o, engine_role, r, rb), 0);
+    run_t *pa = new_run(model, ids, P, r->steps), *pb = new_run(model, ids, P, r->steps);
+    pa->form = 'a';
+    pb->form = 'b';
+    run_plain(pa, round_seed);
+    run_plain(pb, round_seed);
+    size_t V = (size_t)model->cfg.vocab_size, n = (size_t)(r->steps - P + 1);
+    for (size_t i = 0; i < n * V; i++) {
+        assert_int_equal(pa->logits[2][i], pb->logits[2][i]);
+        assert_int_equal(r->logits[0][i] + r->logits[1][i], pb->logits[2][i]);
+    }
+    /* and the cost model's choice at these sizes is (a), cheaper in traffic */
+    r->form = 'a';
+    assert_int_equal(tu_run(&o, engine_role, r, ra), 0);
+    uint64_t ca, cb;
+    assert_int_equal(xfwd_mpcache_form(62, 14, 16, 1, 64, &ca, &cb), 'a');
+    assert_true(ca < cb);
+    assert_true(tu_bytes_sent(ra, 0) < tu_bytes_sent(rb, 0));
+    fprintf(stderr, "  form (a) %llu B, form (b) %llu B online for %zu steps; stories110M "
+                    "T=2048 shape: (a) %llu, (b) %llu words per KV head\n",
+            (unsigned long long)(tu_bytes_sent(ra, 0) + tu_bytes_sent(ra, 1)),
+            (unsigned long long)(tu_bytes_sent(rb, 0) + tu_bytes_sent(rb, 1)), n,
+            (unsigned long long)ca, (unsigned long long)cb);
+    free_run(r);
+    free_run(pa);
+    free_run(pb);
+    free(ra);
+    free(rb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_secure_mpcache_equals_the_fixed_plain_policy),
         cmocka_unit_test(test_secure_mpcache_traffic_is_the_same_for_prompts_of_one_length),
         cmocka_unit_test(test_cross_layer_sharing_on_the_stories15M_shape),
+        cmocka_unit_test(test_both_attention_forms_give_the_same_bits),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
