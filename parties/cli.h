@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+#include "mpcache/kv.h"
 #include "net/net.h"
 
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
@@ -21,6 +22,19 @@ uint64_t cli_u64(const char *prog, const char *flag, const char *s, uint64_t lo,
 int cli_timeout_ms(const char *prog, const char *s);
 /* A 16-byte test seed from a decimal or hex string (hashed). */
 void cli_test_seed(uint8_t seed[16], const char *s);
+
+/* The KV-cache flags of CLI.md (--policy, --budget, --static-keep,
+ * --clusters), parsed into kv (kv_config_default first), or exits with
+ * CLI_USAGE naming the flag. Call cli_kv_flag for each such option (flag
+ * without its dashes, and its argument); it returns 0 when flag is not
+ * one of them. */
+int cli_kv_flag(const char *prog, kv_config_t *kv, const char *flag, const char *arg);
+/* The checks that need no model, once all flags are in: R <= S for
+ * mpcache, a policy the secure engine runs (when secure), and no --pad-to
+ * with mpcache. Exits with CLI_USAGE and the reason. */
+void cli_kv_usage(const char *prog, const kv_config_t *kv, int secure, int pad_to);
+/* The "budget" of the JSON: R, or 1 for the full cache. */
+double cli_kv_budget(const kv_config_t *kv);
 
 /* Loads DIR's key pair into o (or exits with CLI_FAIL). */
 void cli_load_keys(const char *prog, const char *dir, net_opts_t *o);

@@ -67,7 +67,8 @@ static void usage_generate(void)
            "  --policy NAME    full (default), streaming, h2o, snapkv, tova, cake, d2o,\n"
            "                   quest, mpcache; --budget R in (0,1] (default 0.25);\n"
            "                   mpcache also --static-keep S (default 0.5, R <= S) and\n"
-           "                   --clusters A,B (default 32,16)\n");
+           "                   --clusters A,B (default 32,16). The secure engine runs\n"
+           "                   full, streaming and mpcache; mpcache takes no --pad-to yet\n");
 }
 
 static void usage_demo(void)
@@ -79,15 +80,6 @@ static void usage_demo(void)
            "times the server's secret d x d matrix (default d = 768); only the client\n"
            "learns the product, which it checks against the plaintext. The roles share\n"
            "this machine, so nothing is private between them: a demo of the machinery.\n");
-}
-
-static double parse_ratio(const char *flag, const char *s)
-{
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || *end || !(v > 0) || v > 1)
-        cli_usage_error(prog, "%s wants a number in (0, 1], got '%s'", flag, s);
-    return v;
 }
 
 /* Finds the model and the tokenizer (explicit paths first). */
@@ -117,7 +109,8 @@ typedef struct gen_flags {
 
 /* --engine fixed: the fixed-point plain engine in this process. */
 static int run_fixed(const char *model, const char *tokenizer, const char *prompt, int steps,
-                     int frac, const char *seed, int json, const gen_flags_t *gf)
+                     int frac, const char *seed, int json, const gen_flags_t *gf,
+                     const kv_config_t *kv)
 {
     char mbuf[4096], tbuf[4096], err[CHAN_ERR_BYTES];
     find_files(&model, &tokenizer, mbuf, tbuf, sizeof mbuf);
@@ -144,30 +137,45 @@ static int run_fixed(const char *model, const char *tokenizer, const char *promp
     party_prog_generate(&pg, &m->cfg, frac, steps, P);
     pg.flags = (gf->pad_to ? PROG_PAD : 0) | (gf->reveal_logits ? PROG_REVEAL_LOGITS : 0) |
                (gf->early_stop ? PROG_EARLY_STOP : 0);
+    party_kv_pack(&pg.kv, kv); /* the same wire form as the secure engine's, so the same config */
+    /* what needs the model and the prompt, before the prompt is printed */
+    if (party_prog_check(&pg, 0, err)) cli_usage_error(prog, "%s", err);
     printer_t pr;
     if (printer_start(&pr, t, json ? NULL : stdout, ids, n)) cli_fail(prog, "out of memory");
     int *padded = calloc((size_t)P, sizeof *padded);
     if (!padded) cli_fail(prog, "out of memory");
     memcpy(padded + (P - n), ids, (size_t)n * sizeof *ids);
-    party_gen_io_t io = {padded, P - n, printer_on_token, NULL, &pr, 0};
+    int L = m->cfg.n_layers, *att = calloc((size_t)(steps - P) * (size_t)L + 1, sizeof *att);
+    if (!att) cli_fail(prog, "out of memory");
+    party_gen_io_t io = {.prompt = padded, .pad_len = P - n, .on_token = printer_on_token,
+                         .arg = &pr, .attended = att};
     double t0 = stats_now();
     mpc_err_t e = party_generate_fixed(&pg, m, &io, round_seed, err);
     double dt = stats_now() - t0;
     printer_end(&pr);
+    /* a policy or a configuration the fixed engine refuses is a usage error */
+    if (e == MPC_EARG) cli_usage_error(prog, "%s", err);
     if (e) cli_fail(prog, "%s", err);
+    int decoded = io.n_attended;
     if (json) {
         printf("{\"text\":");
         printer_json_string(stdout, pr.text, pr.len);
         printf(",\"tokens\":[");
         for (int i = 0; i < pr.n_tokens; i++) printf("%s%d", i ? "," : "", pr.tokens[i]);
         printf("],\"prompt_tokens\":%d,\"generated_tokens\":%d,\"engine\":\"fixed\","
-               "\"policy\":\"full\",\"budget\":1,\"online_bytes\":0,\"offline_bytes\":0,"
-               "\"setup_bytes\":0,\"rounds\":0,\"time_s\":%.6f}\n",
-               n, pr.n_tokens, dt);
+               "\"policy\":\"%s\",\"budget\":%.15g,\"online_bytes\":0,\"offline_bytes\":0,"
+               "\"setup_bytes\":0,\"rounds\":0,\"setup_s\":%.6f,\"prefill_s\":%.6f,"
+               "\"decode_s_per_token\":%.6g,\"time_s\":%.6f,\"attended_tokens\":",
+               n, pr.n_tokens, kv_policy_name(kv->policy), cli_kv_budget(kv), io.setup_s,
+               io.prefill_s, decoded ? io.decode_s / decoded : 0.0, dt);
+        printer_json_attended(stdout, att, decoded, L);
+        printf("}\n");
     } else {
-        fprintf(stderr, "fixed-point engine: %d tokens in %.3f s\n", steps - P + 1, dt);
+        fprintf(stderr, "fixed-point engine: %d tokens in %.3f s (policy %s)\n", steps - P + 1, dt,
+                kv_policy_name(kv->policy));
     }
     printer_free(&pr);
+    free(att);
     free(padded);
     free(ids);
     tok_free(&t);
@@ -239,7 +247,7 @@ static int roles_end(roles_t *r, int rc)
 /* --engine secure: dealer, server and client as three processes. */
 static int run_secure(const char *model, const char *tokenizer, const char *prompt, int steps,
                       int frac, const char *test_seed, int timeout_ms, int json,
-                      const gen_flags_t *gf)
+                      const gen_flags_t *gf, const kv_config_t *kv)
 {
     char mbuf[4096], tbuf[4096];
     find_files(&model, &tokenizer, mbuf, tbuf, sizeof mbuf);
@@ -253,11 +261,18 @@ static int run_secure(const char *model, const char *tokenizer, const char *prom
     snprintf(sstr, sizeof sstr, "%d", steps);
     snprintf(fstr, sizeof fstr, "%d", frac);
     snprintf(pstr, sizeof pstr, "%d", gf->pad_to);
-    char *cargv[32] = {r.bin[2], "--server", r.server_ep, "--server-key", r.key[1], "--dealer",
+    /* the policy as the client's flags; %.17g gives back the same doubles */
+    char bstr[32], kstr[32], cstr[32];
+    snprintf(bstr, sizeof bstr, "%.17g", kv->budget);
+    snprintf(kstr, sizeof kstr, "%.17g", kv->static_keep);
+    snprintf(cstr, sizeof cstr, "%d,%d", kv->cluster_coarse, kv->cluster_fine);
+    char *cargv[40] = {r.bin[2], "--server", r.server_ep, "--server-key", r.key[1], "--dealer",
                        r.dealer_ep, "--dealer-key", r.key[0], "--keys", r.keydir[2], "--prompt",
                        (char *)prompt, "--steps", sstr, "--tokenizer", (char *)tokenizer,
-                       "--frac-bits", fstr, "--timeout", r.tmo};
-    int na = 21;
+                       "--frac-bits", fstr, "--timeout", r.tmo, "--policy",
+                       (char *)kv_policy_name(kv->policy), "--budget", bstr, "--static-keep",
+                       kstr, "--clusters", cstr};
+    int na = 29;
     if (json) cargv[na++] = "--json";
     if (gf->pad_to) {
         cargv[na++] = "--pad-to";
@@ -275,11 +290,11 @@ static int run_secure(const char *model, const char *tokenizer, const char *prom
 static int cmd_generate(int argc, char **argv)
 {
     const char *model = NULL, *tokenizer = NULL, *prompt = "", *engine = "secure",
-               *policy = "full", *test_seed = NULL, *seed = NULL;
+               *test_seed = NULL, *seed = NULL;
     int steps = 256, json = 0, frac = FXP_FRAC_BITS_DEFAULT, timeout_ms = 120000;
     gen_flags_t gf = {0, 0, 0};
-    double budget = 0.25, keep = 0.5;
-    unsigned clusters[2] = {32, 16};
+    kv_config_t kv;
+    kv_config_default(&kv);
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},      {"tokenizer", required_argument, 0, 'z'},
         {"prompt", required_argument, 0, 'i'},     {"steps", required_argument, 0, 'n'},
@@ -301,19 +316,10 @@ static int cmd_generate(int argc, char **argv)
         case 'i': prompt = optarg; break;
         case 'n': steps = (int)cli_u64(prog, "--steps", optarg, 1, 1 << 20); break;
         case 'e': engine = optarg; break;
-        case 'P': policy = optarg; break;
-        case 'b': budget = parse_ratio("--budget", optarg); break;
-        case 'S': keep = parse_ratio("--static-keep", optarg); break;
-        case 'c': {
-            unsigned a, b;
-            char tail;
-            if (sscanf(optarg, "%u,%u%c", &a, &b, &tail) != 2 || !a || !b || b > a || a % b)
-                cli_usage_error(prog, "--clusters wants A,B with A a multiple of B >= 1, got '%s'",
-                                optarg);
-            clusters[0] = a;
-            clusters[1] = b;
-            break;
-        }
+        case 'P': cli_kv_flag(prog, &kv, "policy", optarg); break;
+        case 'b': cli_kv_flag(prog, &kv, "budget", optarg); break;
+        case 'S': cli_kv_flag(prog, &kv, "static-keep", optarg); break;
+        case 'c': cli_kv_flag(prog, &kv, "clusters", optarg); break;
         case 'f': frac = (int)cli_u64(prog, "--frac-bits", optarg, FXP_FRAC_BITS_MIN, FXP_FRAC_BITS_MAX); break;
         case 'p': gf.pad_to = (int)cli_u64(prog, "--pad-to", optarg, 1, 1 << 20); break;
         case 's': seed = optarg; break;
@@ -327,25 +333,15 @@ static int cmd_generate(int argc, char **argv)
         }
     }
     if (optind < argc) cli_usage_error(prog, "unexpected argument '%s'", argv[optind]);
-    kv_config_t kv;
-    kv_config_default(&kv);
-    char msg[CHAN_ERR_BYTES];
-    if (kv_policy_parse(policy, &kv.policy, msg, sizeof msg)) cli_usage_error(prog, "%s", msg);
-    kv.budget = budget;
-    kv.static_keep = keep;
-    kv.cluster_coarse = (int)clusters[0];
-    kv.cluster_fine = (int)clusters[1];
-    if (kv.policy == KV_MPCACHE && budget > keep)
-        cli_usage_error(prog, "mpcache needs --budget R <= --static-keep S (got %g > %g)", budget, keep);
     if (strcmp(engine, "float") && strcmp(engine, "fixed") && strcmp(engine, "secure"))
         cli_usage_error(prog, "--engine is secure, fixed or float, not '%s'", engine);
-    if (strcmp(engine, "float") && kv.policy != KV_FULL)
-        cli_fail(prog, "--policy %s runs on --engine float so far; the secure and fixed engines "
-                       "attend the full cache", policy);
+    /* the float engine ignores --pad-to */
+    cli_kv_usage(prog, &kv, !strcmp(engine, "secure"), strcmp(engine, "float") ? gf.pad_to : 0);
     if (!strcmp(engine, "secure"))
-        return run_secure(model, tokenizer, prompt, steps, frac, test_seed, timeout_ms, json, &gf);
+        return run_secure(model, tokenizer, prompt, steps, frac, test_seed, timeout_ms, json, &gf,
+                          &kv);
     if (!strcmp(engine, "fixed"))
-        return run_fixed(model, tokenizer, prompt, steps, frac, seed, json, &gf);
+        return run_fixed(model, tokenizer, prompt, steps, frac, seed, json, &gf, &kv);
     if (gf.pad_to || gf.reveal_logits || gf.early_stop)
         fprintf(stderr, "%s: --pad-to, --reveal-logits and --early-stop concern the secure "
                         "engine; the float engine ignores them\n", prog);
@@ -370,7 +366,7 @@ static int cmd_generate(int argc, char **argv)
                "\"policy\":\"%s\",\"budget\":%g,\"online_bytes\":0,\"offline_bytes\":0,"
                "\"setup_bytes\":0,\"rounds\":0,\"setup_s\":0,\"prefill_s\":%.6f,"
                "\"decode_s_per_token\":%.6g,\"attended_tokens\":[",
-               r.n_prompt, r.n_tokens, policy, strcmp(policy, "full") ? budget : 1.0, r.prefill_s,
+               r.n_prompt, r.n_tokens, kv_policy_name(kv.policy), cli_kv_budget(&kv), r.prefill_s,
                r.decode_s_per_token);
         /* one array per decode step: the count per layer, summed over KV heads */
         int first = r.n_prompt > 0 ? r.n_prompt - 1 : 0;
@@ -383,7 +379,7 @@ static int cmd_generate(int argc, char **argv)
         printf("]}\n");
     } else {
         fprintf(stderr, "achieved tok/s: %f (float engine, policy %s, %d prompt tokens, %d generated)\n",
-                r.tok_per_s, policy, r.n_prompt, r.n_tokens);
+                r.tok_per_s, kv_policy_name(kv.policy), r.n_prompt, r.n_tokens);
     }
     plain_result_clear(&r);
     return CLI_OK;

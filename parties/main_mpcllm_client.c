@@ -71,6 +71,13 @@ static void usage(void)
            "  --reveal-logits     receive the logits (opt-in: they expose the LM head up to\n"
            "                      a linear map); with --json they are printed per step\n"
            "  --early-stop        end the session at BOS (reveals the output's length)\n"
+           "  --policy NAME       the KV cache: full (default), streaming or mpcache; the\n"
+           "                      server may refuse it\n"
+           "  --budget R          the fraction of the cache attended per step, in (0,1]\n"
+           "                      (default 0.25; full ignores it)\n"
+           "  --static-keep S     mpcache: the fraction static eviction keeps (default 0.5,\n"
+           "                      R <= S)\n"
+           "  --clusters A,B      mpcache: the cluster sizes (default 32,16)\n"
            "  --demo              instead, the private product of a secret vector and the\n"
            "                      server's secret d x d matrix (the options below)\n"
            "\n"
@@ -96,6 +103,8 @@ int main(int argc, char **argv)
                *keys = NULL, *prompt = "", *tokenizer = NULL;
     int plaintext = 0, json = 0, timeout_ms = 30000, have_seed = 0, verify = 0, demo = 0;
     int steps = 256, pad_to = 0, reveal_logits = 0, early_stop = 0;
+    kv_config_t kv;
+    kv_config_default(&kv);
     uint64_t d = 768, frac = FXP_FRAC_BITS_DEFAULT, demo_seed = 0, verify_seed = 0;
     static const struct option opts[] = {
         {"server", required_argument, 0, 's'},     {"server-key", required_argument, 0, 'S'},
@@ -107,11 +116,14 @@ int main(int argc, char **argv)
         {"prompt", required_argument, 0, 'P'},     {"steps", required_argument, 0, 'N'},
         {"tokenizer", required_argument, 0, 'z'},  {"demo", no_argument, 0, 'M'},
         {"pad-to", required_argument, 0, 'A'},     {"reveal-logits", no_argument, 0, 'L'},
-        {"early-stop", no_argument, 0, 'E'},
+        {"early-stop", no_argument, 0, 'E'},       {"policy", required_argument, 0, 'K'},
+        {"budget", required_argument, 0, 'K'},     {"static-keep", required_argument, 0, 'K'},
+        {"clusters", required_argument, 0, 'K'},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
+    int idx = 0;
     int c;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "", opts, &idx)) != -1) {
         switch (c) {
         case 's': server = optarg; break;
         case 'S': server_key = optarg; break;
@@ -132,6 +144,7 @@ int main(int argc, char **argv)
         case 'A': pad_to = (int)cli_u64(prog, "--pad-to", optarg, 1, 1 << 20); break;
         case 'L': reveal_logits = 1; break;
         case 'E': early_stop = 1; break;
+        case 'K': cli_kv_flag(prog, &kv, opts[idx].name, optarg); break;
         case 'h': usage(); return CLI_OK;
         default: cli_usage_error(prog, "unknown or incomplete option '%s'", argv[optind - 1]);
         }
@@ -141,6 +154,7 @@ int main(int argc, char **argv)
     if (!plaintext && (!server_key || !dealer_key || !keys))
         cli_usage_error(prog, "--server-key, --dealer-key and --keys are required (or --plaintext)");
     if (!have_seed) randombytes_buf(&demo_seed, sizeof demo_seed);
+    if (!demo) cli_kv_usage(prog, &kv, 1, pad_to);
 
     net_opts_t self;
     net_opts_default(&self);
@@ -170,6 +184,7 @@ int main(int argc, char **argv)
         party_prog_generate(&h.prog, NULL, (int)frac, steps, 0);
         h.prog.flags = (pad_to ? PROG_PAD : 0) | (reveal_logits ? PROG_REVEAL_LOGITS : 0) |
                        (early_stop ? PROG_EARLY_STOP : 0);
+        party_kv_pack(&h.prog.kv, &kv);
     }
     char tpath[4096], terr[CHAN_ERR_BYTES];
     if (!demo && !tokenizer) {
@@ -213,6 +228,12 @@ int main(int argc, char **argv)
             cli_fail(prog, "--steps %d is shorter than the prompt's %d tokens%s", steps, P,
                      pad_to ? " (padded)" : "");
         reply.prog.n_prompt = (uint32_t)P;
+        /* the server echoes the policy it accepted: it must be ours */
+        if (memcmp(&reply.prog.kv, &h.prog.kv, sizeof h.prog.kv) != 0)
+            cli_fail(prog, "server %s answered with another KV-cache policy", server);
+        /* what needs the model's dims and the prompt's length (the server and
+         * the dealer check it too) */
+        if (party_prog_check(&reply.prog, 1, terr)) cli_usage_error(prog, "%s", terr);
     }
 
     party_dealer_hello_t dh = {0};
@@ -256,8 +277,12 @@ int main(int argc, char **argv)
         if (!padded) cli_fail(prog, "out of memory");
         memcpy(padded + (P - n_ids), ids, (size_t)n_ids * sizeof *ids);
         logit_log_t lg = {&pr, NULL, 0, 0};
-        party_gen_io_t io = {padded, P - n_ids, logit_token, reveal_logits ? on_logits : NULL,
-                             &lg, 0};
+        int L = dh.prog.cfg[2];
+        int *att = calloc((size_t)(steps - P) * (size_t)L + 1, sizeof *att);
+        if (!att) cli_fail(prog, "out of memory");
+        party_gen_io_t io = {.prompt = padded, .pad_len = P - n_ids, .on_token = logit_token,
+                             .on_logits = reveal_logits ? on_logits : NULL, .arg = &lg,
+                             .attended = att};
         if (!e) e = party_generate(&ctx, &dh.prog, NULL, &io);
         printer_end(&pr);
         if (!e && !io.stopped_early) {
@@ -275,17 +300,19 @@ int main(int argc, char **argv)
             printf(",\"tokens\":[");
             for (int i = 0; i < pr.n_tokens; i++) printf("%s%d", i ? "," : "", pr.tokens[i]);
             printf("],\"prompt_tokens\":%d,\"generated_tokens\":%d,\"engine\":\"secure\","
-                   "\"policy\":\"full\",\"budget\":1,\"online_bytes\":%llu,\"offline_bytes\":%llu,"
+                   "\"policy\":\"%s\",\"budget\":%.15g,",
+                   n_ids, pr.n_tokens, kv_policy_name(kv.policy), cli_kv_budget(&kv));
+            if (kv.policy == KV_MPCACHE)
+                printf("\"static_keep\":%.15g,\"clusters\":[%d,%d],", kv.static_keep,
+                       kv.cluster_coarse, kv.cluster_fine);
+            printf("\"online_bytes\":%llu,\"offline_bytes\":%llu,"
                    "\"setup_bytes\":%llu,\"rounds\":%llu,\"setup_s\":%.6f,\"prefill_s\":%.6f,"
-                   "\"decode_s_per_token\":%.6f,\"padded_to\":%d,\"attended_tokens\":[",
-                   n_ids, pr.n_tokens, (unsigned long long)rep.online_bytes,
+                   "\"decode_s_per_token\":%.6f,\"padded_to\":%d,\"attended_tokens\":",
+                   (unsigned long long)rep.online_bytes,
                    (unsigned long long)rep.offline_bytes, (unsigned long long)rep.setup_bytes,
                    (unsigned long long)rep.rounds, rep.setup_s, rep.prefill_s,
                    gen > 1 ? rep.decode_s / (gen - 1) : 0.0, P);
-            /* the full cache: every layer attends all T positions of each KV head */
-            for (int pos = P; pos < steps; pos++)
-                printf("%s%d", pos > P ? "," : "", (pos + 1) * dh.prog.cfg[4]);
-            printf("]");
+            printer_json_attended(stdout, att, io.n_attended, L);
             if (reveal_logits) {
                 printf(",\"logits\":[");
                 for (int k = 0; k < lg.steps; k++) {
@@ -299,13 +326,15 @@ int main(int argc, char **argv)
             printf("}\n");
         } else {
             fprintf(stderr,
-                    "%s: %d tokens; setup %.3f s (%llu B); prefill %.3f s; decode %.4f s/token; "
-                    "online %llu B both ways, %llu rounds; offline %llu B\n",
-                    prog, gen, rep.setup_s, (unsigned long long)rep.setup_bytes, rep.prefill_s,
+                    "%s: %d tokens, policy %s; setup %.3f s (%llu B); prefill %.3f s; decode "
+                    "%.4f s/token; online %llu B both ways, %llu rounds; offline %llu B\n",
+                    prog, gen, kv_policy_name(kv.policy), rep.setup_s,
+                    (unsigned long long)rep.setup_bytes, rep.prefill_s,
                     gen > 1 ? rep.decode_s / (gen - 1) : 0.0, (unsigned long long)rep.online_bytes,
                     (unsigned long long)rep.rounds, (unsigned long long)rep.offline_bytes);
         }
         printer_free(&pr);
+        free(att);
         free(lg.v);
         free(padded);
         free(ids);

@@ -105,27 +105,36 @@ static void refuse(chan_t **c, mpc_err_t why, const char *msg)
     chan_free(c);
 }
 
-static int hello_valid(const party_dealer_hello_t *h, char *why, size_t cap)
+/* MPC_OK for a hello the dealer can serve, else why not: MPC_EFORMAT for a
+ * malformed one, MPC_EARG for a program it refuses to generate. */
+static mpc_err_t hello_check(const party_dealer_hello_t *h, char *why, size_t cap)
 {
     uint8_t sid[16];
     if (memcmp(h->magic, PARTY_MAGIC, 8) != 0) {
         snprintf(why, cap, "not an mpcllm hello");
-        return 0;
+        return MPC_EFORMAT;
     }
     if (h->role != MPC_P0 && h->role != MPC_P1) {
         snprintf(why, cap, "unknown role %u", h->role);
-        return 0;
+        return MPC_EFORMAT;
     }
     party_sid(sid, h);
     if (sodium_memcmp(sid, h->sid, 16) != 0) {
         snprintf(why, cap, "session id is not the hash of the nonces and keys");
-        return 0;
+        return MPC_EFORMAT;
     }
     if (h->prog.frac_bits < FXP_FRAC_BITS_MIN || h->prog.frac_bits > FXP_FRAC_BITS_MAX) {
         snprintf(why, cap, "fractional bits %u out of range", h->prog.frac_bits);
-        return 0;
+        return MPC_EFORMAT;
     }
-    return 1;
+    /* the generation's sizes and policy: the dealer generates what they
+     * imply, so it checks them itself rather than trust either party */
+    char reason[CHAN_ERR_BYTES];
+    if (h->prog.kind == PROG_GENERATE && party_prog_check(&h->prog, 1, reason) != MPC_OK) {
+        snprintf(why, cap, "%s", reason);
+        return MPC_EARG;
+    }
+    return MPC_OK;
 }
 
 int main(int argc, char **argv)
@@ -201,11 +210,12 @@ int main(int argc, char **argv)
         /* every answer, a refusal too, carries the sid the party sent: the
          * party reads nothing framed with another */
         if (len == sizeof h) memcpy(ch->session, h.sid, 16);
-        char why[128];
-        if (len != sizeof h || !hello_valid(&h, why, sizeof why)) {
+        char why[CHAN_ERR_BYTES];
+        mpc_err_t bad = len != sizeof h ? MPC_EFORMAT : hello_check(&h, why, sizeof why);
+        if (bad) {
             if (len != sizeof h) snprintf(why, sizeof why, "malformed hello (%zu bytes)", len);
             if (verbose) fprintf(stderr, "%s: refused a party: %s\n", prog, why);
-            refuse(&ch, MPC_EFORMAT, why);
+            refuse(&ch, bad, why);
             continue;
         }
         int replay = 0;

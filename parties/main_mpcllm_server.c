@@ -93,7 +93,16 @@ static mpc_err_t run_session(mpc_ctx_t *ctx, session_job_t *job, chan_t **dealer
         } else {
             party_prog_generate(&reply.prog, &cfg->model->cfg, (int)pg->frac_bits, (int)pg->steps, 0);
             reply.prog.flags = pg->flags & (PROG_PAD | PROG_REVEAL_LOGITS | PROG_EARLY_STOP);
+            reply.prog.kv = pg->kv; /* the client's choice, if the check below passes */
             memcpy(reply.prog.model_hash, cfg->model_hash, 32);
+            /* all but the prompt's length, which comes later: one token stands in */
+            party_prog_t probe = reply.prog;
+            probe.n_prompt = 1;
+            char why[CHAN_ERR_BYTES];
+            if (party_prog_check(&probe, 1, why) != MPC_OK) {
+                ok = 0;
+                snprintf(reply.msg, sizeof reply.msg, "%s", why);
+            }
         }
     } else {
         ok = 0;
@@ -124,6 +133,11 @@ static mpc_err_t run_session(mpc_ctx_t *ctx, session_job_t *job, chan_t **dealer
         if (len != sizeof plen || plen < 1 || plen > dh.prog.steps)
             return mpc_fail(ctx, MPC_EFORMAT, "client sent a bad prompt length");
         dh.prog.n_prompt = plen;
+        /* the policy again, now with the prompt's length (the dealer checks
+         * it too, and tells the client) */
+        char why[CHAN_ERR_BYTES];
+        if (party_prog_check(&dh.prog, 1, why) != MPC_OK)
+            return mpc_fail(ctx, MPC_EARG, "%s", why);
     }
     party_net_t pn = {cfg->net, cfg->self, cfg->dealer_ep, {0}, cfg->timeout_ms};
     memcpy(pn.dealer_key, cfg->dealer_key, NET_KEY_BYTES);
@@ -132,8 +146,9 @@ static mpc_err_t run_session(mpc_ctx_t *ctx, session_job_t *job, chan_t **dealer
     if (e) return e;
 
     if (pg->kind == PROG_GENERATE) {
-        if (cfg->verbose) fprintf(stderr, "%s: generation, %u prompt tokens, %u steps\n", prog,
-                                  dh.prog.n_prompt, dh.prog.steps);
+        if (cfg->verbose) fprintf(stderr, "%s: generation, %u prompt tokens, %u steps, policy %s\n",
+                                  prog, dh.prog.n_prompt, dh.prog.steps,
+                                  kv_policy_name((kv_policy_t)dh.prog.kv.policy));
         e = party_generate(ctx, &dh.prog, cfg->model, NULL);
     } else {
         uint64_t *W = malloc((size_t)pg->d * pg->d * sizeof *W);

@@ -22,9 +22,11 @@
 
 #include "llm/model.h"
 #include "mpc/ctx.h"
+#include "mpcache/kv.h"
 #include "net/net.h"
 
-#define PARTY_MAGIC "MPCLLM01"
+/* 02: the program carries the KV-cache policy (party_kv_t) */
+#define PARTY_MAGIC "MPCLLM02"
 
 enum { PROG_MATVEC = 1, PROG_GENERATE = 2 };
 enum {
@@ -32,6 +34,27 @@ enum {
     PROG_REVEAL_LOGITS = 2, /* P1 receives the logits (--reveal-logits) */
     PROG_EARLY_STOP = 4,    /* the session ends at BOS, revealing the length */
 };
+
+/* The KV-cache policy of a generation (DESIGN.md §2 and §7: the budgets are
+ * public), as it travels in the hellos: the client chooses it, the server
+ * and the dealer check it, and all three build the same kv_config_t from it
+ * (party_prog_kv). It holds every field the fixed-point engine reads for the
+ * policies it runs; the others take kv_config_default's values. Doubles
+ * travel as their IEEE-754 binary64 bits, low word first, so that the three
+ * roles agree bit for bit on R, S and the rest (a decimal string or a
+ * rational could round differently on the way). Only 32-bit words, so the
+ * struct has no padding to compare. */
+typedef struct party_kv {
+    uint32_t policy;          /* kv_policy_t (KV_FULL = 0) */
+    int32_t cluster[2];       /* A, B: --clusters */
+    int32_t sinks;            /* sinks kept by streaming and MPCache */
+    int32_t window_min;       /* mpc_window_min */
+    int32_t fixed_budget;     /* 0: MPCache's count */
+    uint32_t budget[2];       /* R: --budget */
+    uint32_t static_keep[2];  /* S: --static-keep */
+    uint32_t alpha[2];        /* mpc_alpha */
+    uint32_t window_frac[2];  /* mpc_window_frac */
+} party_kv_t;
 
 /* The public description of a session's computation: everything here is
  * known to all three roles and fixes every message size. */
@@ -45,6 +68,7 @@ typedef struct party_prog {
     int32_t cfg[7];     /* PROG_GENERATE: dim, hidden, layers, heads, kv heads, vocab, seq_len
                            (the server fills them in its reply) */
     uint8_t model_hash[32]; /* PROG_GENERATE: SHA-256 of the server's checkpoint */
+    party_kv_t kv;          /* PROG_GENERATE: the KV-cache policy */
 } party_prog_t;
 
 /* Client -> server, and server -> client. */
@@ -55,7 +79,7 @@ typedef struct party_hello {
     uint8_t nonce[32];
     uint8_t pk[32];
     party_prog_t prog;
-    char msg[128]; /* reply: the reason when status != 0 */
+    char msg[256]; /* reply: the reason when status != 0 */
 } party_hello_t;
 
 /* Party -> dealer. */
@@ -75,7 +99,7 @@ typedef struct party_seed_msg {
     uint32_t reserved;
     uint8_t sid[CHAN_SESSION_BYTES];
     uint8_t seed[PRG_SEED_BYTES];
-    char msg[128];
+    char msg[256];
 } party_seed_msg_t;
 
 #define PARTY_SEED_TAG CHAN_TAG('S', 'E', 'E', 'D')
@@ -144,12 +168,21 @@ typedef struct party_gen_io {
     void (*on_logits)(void *arg, const uint64_t *logits, int n, int frac_bits);
     void *arg;
     int stopped_early;        /* set when PROG_EARLY_STOP ended the loop at BOS */
+    /* NULL, or (steps - n_prompt, n_layers): after each decode step, the
+     * tokens each layer attended, summed over KV heads (xfwd_attended);
+     * n_attended says how many steps were written. */
+    int *attended;
+    int n_attended;
+    /* party_generate_fixed: the times of the weights' quantisation, of the
+     * prompt's batch, and of all decode steps together, in seconds */
+    double setup_s, prefill_s, decode_s;
 } party_gen_io_t;
 
 /* The generation program of all three roles (DESIGN.md §6): setup (weight
  * masks), the prompt as one batch, then steps - n_prompt + 1 greedy tokens,
- * one decode step each. P0 passes the model, P1 its io; the dealer neither
- * (NULL). Phases: setup, prefill, decode. With PROG_EARLY_STOP, P1 tells
+ * one decode step each, attending what prog's policy selects (DESIGN.md §7;
+ * party_prog_check with secure set must pass, else MPC_EARG). P0 passes the
+ * model, P1 its io; the dealer neither (NULL). Phases: setup, prefill, decode. With PROG_EARLY_STOP, P1 tells
  * P0 after each token whether it was BOS (one flight per step), and both
  * stop there; the tapes are then left unfinished. */
 mpc_err_t party_generate(mpc_ctx_t *ctx, const party_prog_t *prog, const model_t *model,
@@ -157,7 +190,10 @@ mpc_err_t party_generate(mpc_ctx_t *ctx, const party_prog_t *prog, const model_t
 
 /* The same loop on the fixed-point plain engine, in this process (not
  * private): the truncation carries come from round_seed, so with the
- * dealer's test seed it reproduces party_generate bit for bit. */
+ * dealer's test seed it reproduces party_generate bit for bit. It takes any
+ * policy the fixed engine runs (xfwd_set_policy), not only the secure
+ * engine's. MPC_EARG, with err saying why, for a program or a policy it
+ * cannot run; else the engine's errors. */
 mpc_err_t party_generate_fixed(const party_prog_t *prog, const model_t *model, party_gen_io_t *io,
                                const uint8_t round_seed[PRG_SEED_BYTES], char *err) MPC_WUR;
 
@@ -165,9 +201,29 @@ mpc_err_t party_generate_fixed(const party_prog_t *prog, const model_t *model, p
  * cannot be read. */
 int party_file_hash(const char *path, uint8_t out[32]);
 
-/* The public program of a generation on model m. */
+/* The public program of a generation on model m, with the full cache
+ * (party_kv_pack sets another policy). */
 void party_prog_generate(party_prog_t *prog, const model_config_t *cfg, int frac_bits, int steps,
                          int n_prompt);
+
+/* The wire form of kv's policy fields (party_kv_t). */
+void party_kv_pack(party_kv_t *w, const kv_config_t *kv);
+
+/* The configuration that prog's policy describes, as all three roles build
+ * it: kv_config_default, then the wire fields, the model dims of prog->cfg,
+ * seq_len and prompt_len = prog->n_prompt. Fails with MPC_EARG and a
+ * one-line reason in err (CHAN_ERR_BYTES) when kv_config_check refuses it. */
+mpc_err_t party_prog_kv(const party_prog_t *prog, kv_config_t *kv, char *err) MPC_WUR;
+
+/* 1 when the secure engine runs policy (full, streaming, mpcache), else 0. */
+int party_policy_secure(int policy);
+
+/* MPC_OK when a PROG_GENERATE program can run, else MPC_EARG with a
+ * one-line reason in err (CHAN_ERR_BYTES): the architecture, the prompt and
+ * the steps, and the policy (kv_config_check; one the secure engine runs,
+ * when secure; no --pad-to with mpcache). The server and the dealer call it
+ * on what the client sent, the engines before they start. */
+mpc_err_t party_prog_check(const party_prog_t *prog, int secure, char *err) MPC_WUR;
 
 /* The run's traffic as the client reports it (both parties' counters). */
 typedef struct party_report {

@@ -1,5 +1,6 @@
 /* parties/party_cli.c - shared plumbing of the programs. */
 #include "parties/cli.h"
+#include "parties/party.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -56,6 +57,59 @@ void cli_test_seed(uint8_t seed[16], const char *s)
 {
     MPC_ASSERT(sodium_init() >= 0);
     crypto_generichash(seed, 16, (const unsigned char *)s, strlen(s), NULL, 0);
+}
+
+static double parse_ratio(const char *prog, const char *flag, const char *s)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !(v > 0) || v > 1)
+        cli_usage_error(prog, "--%s wants a number in (0, 1], got '%s'", flag, s);
+    return v;
+}
+
+int cli_kv_flag(const char *prog, kv_config_t *kv, const char *flag, const char *arg)
+{
+    char msg[CHAN_ERR_BYTES];
+    if (!strcmp(flag, "policy")) {
+        if (kv_policy_parse(arg, &kv->policy, msg, sizeof msg)) cli_usage_error(prog, "%s", msg);
+    } else if (!strcmp(flag, "budget")) {
+        kv->budget = parse_ratio(prog, flag, arg);
+    } else if (!strcmp(flag, "static-keep")) {
+        kv->static_keep = parse_ratio(prog, flag, arg);
+    } else if (!strcmp(flag, "clusters")) {
+        unsigned a, b;
+        char tail;
+        if (sscanf(arg, "%u,%u%c", &a, &b, &tail) != 2 || !a || !b || b > a || a % b ||
+            a > 1u << 20)
+            cli_usage_error(prog, "--clusters wants A,B with A a multiple of B >= 1, got '%s'",
+                            arg);
+        kv->cluster_coarse = (int)a;
+        kv->cluster_fine = (int)b;
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+void cli_kv_usage(const char *prog, const kv_config_t *kv, int secure, int pad_to)
+{
+    const char *name = kv_policy_name(kv->policy);
+    if (kv->policy == KV_MPCACHE && kv->budget > kv->static_keep)
+        cli_usage_error(prog, "mpcache needs --budget R <= --static-keep S (got %g > %g)",
+                        kv->budget, kv->static_keep);
+    if (secure && !party_policy_secure(kv->policy))
+        cli_usage_error(prog,
+                        "--policy %s does not run in the secure engine yet (full, streaming and "
+                        "mpcache do; --engine fixed or float runs it in the clear)",
+                        name);
+    if (pad_to && kv->policy == KV_MPCACHE)
+        cli_usage_error(prog, "--pad-to does not work with --policy mpcache yet");
+}
+
+double cli_kv_budget(const kv_config_t *kv)
+{
+    return kv->policy == KV_FULL ? 1.0 : kv->budget;
 }
 
 void cli_load_keys(const char *prog, const char *dir, net_opts_t *o)

@@ -93,3 +93,15 @@ void printer_json_string(FILE *out, const char *s, size_t len)
     }
     fputc('"', out);
 }
+
+void printer_json_attended(FILE *out, const int *att, int steps, int n_layers)
+{
+    fputc('[', out);
+    for (int i = 0; i < steps; i++) {
+        fprintf(out, "%s[", i ? "," : "");
+        for (int l = 0; l < n_layers; l++)
+            fprintf(out, "%s%d", l ? "," : "", att[(size_t)i * (size_t)n_layers + (size_t)l]);
+        fputc(']', out);
+    }
+    fputc(']', out);
+}

@@ -33,5 +33,9 @@ void printer_free(printer_t *p);
 void printer_on_token(void *arg, int token);
 /* Writes s as a JSON string (with quotes) to out. */
 void printer_json_string(FILE *out, const char *s, size_t len);
+/* Writes the JSON attended_tokens array of CLI.md to out: one array per
+ * decode step of the n_layers counts of att (steps, n_layers), as the float
+ * engine writes it. */
+void printer_json_attended(FILE *out, const int *att, int steps, int n_layers);
 
 #endif
