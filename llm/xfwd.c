@@ -178,6 +178,7 @@ void xfwd_free(xfwd_t **xp)
             matmul_fixed_free(&x->vc[i]);
         }
     xmp_free(x);
+    xh2o_free(x);
     xkv_free(x);
     free(x->w);
     free(x->kc);
@@ -206,12 +207,13 @@ mpc_err_t xfwd_set_policy(xfwd_t *x, const kv_config_t *kv)
         return MPC_OK;
     }
     /* the other policies decide in plaintext: the plain engine only */
-    int plaintext = kv->policy != KV_STREAMING && kv->policy != KV_MPCACHE;
+    int plaintext =
+        kv->policy != KV_STREAMING && kv->policy != KV_MPCACHE && kv->policy != KV_H2O;
     if (plaintext && x->role != XFWD_PLAIN) {
         char msg[CHAN_ERR_BYTES];
         snprintf(msg, sizeof msg,
                  "policy %s runs in the fixed-point plain engine only; the secure engine runs "
-                 "full, streaming and mpcache",
+                 "full, streaming, h2o and mpcache",
                  kv_policy_name(kv->policy));
         return xfwd_fail(x, MPC_EARG, msg);
     }
@@ -227,6 +229,7 @@ mpc_err_t xfwd_set_policy(xfwd_t *x, const kv_config_t *kv)
     x->policy = k.policy;
     x->kv = k;
     if (plaintext) return xkv_init(x);
+    if (kv->policy == KV_H2O) return xh2o_init(x);
     return kv->policy == KV_MPCACHE ? xmp_init(x) : MPC_OK;
 }
 
@@ -339,6 +342,9 @@ mpc_err_t xfwd_fill_random(xfwd_t *x, int T, uint64_t seed)
     int mp = x->policy == KV_MPCACHE;
     MPC_ASSERT(!mp || x->kv.prompt_len == T);
     if (mp) T = kv_static_keep(&x->kv);
+    /* H2O: the cache as the last eviction left it, one short of the budget */
+    MPC_ASSERT(x->policy != KV_H2O || x->kv.prompt_len == T);
+    if (x->policy == KV_H2O) T = kv_budget_tokens(&x->kv, T) - 1;
     size_t n = (size_t)T * hs;
     uint64_t *rows = malloc((2 * L * G) * n * sizeof *rows + 1);
     matmul_fixed_t **ops = malloc(2 * L * G * sizeof *ops);

@@ -55,8 +55,8 @@ mpc_err_t xfwd_attend(xfwd_t *x, int l, const uint64_t *qh, uint64_t *kn, const 
     mpc_err_t e = MPC_OK;
     arena_mark_t mk = arena_mark(x->ar);
     uint64_t *sc = NULL, *p = NULL;
-    if (x->opts.pad && x->policy == KV_MPCACHE)
-        return xfwd_fail(x, MPC_EARG, "--pad-to does not work with mpcache yet");
+    if (x->opts.pad && (x->policy == KV_MPCACHE || x->policy == KV_H2O))
+        return xfwd_fail(x, MPC_EARG, "--pad-to does not work with mpcache or h2o yet");
     /* padded prompt: zero the pad positions' keys (P1's 0/1 mask, one
      * product), so that with P1's score bias they weigh nothing */
     if (x->opts.pad && pos0 == 0) {
@@ -129,6 +129,7 @@ mpc_err_t xfwd_attend(xfwd_t *x, int l, const uint64_t *qh, uint64_t *kn, const 
     /* causal softmax: row (h, i) sees keys 0 .. pos0 + i (a decode row
      * sees all cnt of its positions) */
     e = nl_softmax(x, p, sc, H * N, N, cnt, (int)cnt - (int)N, TRUNC_SITE(l, OP_SOFTMAX, step));
+    if (!e && x->policy == KV_H2O) e = xh2o_observe(x, l, p, N, cnt);
     if (e) goto out;
     /* p V per head, (H, N, hs) at 2f + 8 (the window's part added), to f */
     nj = 0;
@@ -150,6 +151,12 @@ mpc_err_t xfwd_attend(xfwd_t *x, int l, const uint64_t *qh, uint64_t *kn, const 
         MPC_ASSERT(N == (size_t)x->kv.prompt_len);
         e = xmp_prefill_end(x, l, p, N, step);
         if (!e) e = xmp_summarise(x, l, step);
+    }
+    if (x->policy == KV_H2O) {
+        /* down to the next step's budget minus one: its append fills it */
+        MPC_ASSERT(pos0 > 0 || N == (size_t)x->kv.prompt_len);
+        MPC_ASSERT(pos0 == 0 || cnt == (size_t)kv_budget_tokens(&x->kv, pos0));
+        e = xh2o_evict(x, l, kv_budget_tokens(&x->kv, pos0 + (int)N) - 1);
     }
     if (x->kvp) e = xkv_prompt(x, l, qh, kn, vn, p, N, pos0); /* the policy sees the prompt */
 out:

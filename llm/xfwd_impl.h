@@ -44,6 +44,8 @@ struct xfwd {
      * which the second layer of a shared pair reuses: the static compaction
      * M (k x n) at the prefill, the dynamic S2 (G x k2 x g2) at a decode. */
     uint64_t **mp_static, **mp_dyn;
+    matmul_fixed_t *mp_dynop; /* (n_layers, G) S2 opened once as a fixed operand */
+    uint64_t *h2o_acc;        /* H2O: (n_layers, G, seq_len) accumulated sums */
     int *mp_ended;         /* (n_layers) static eviction done */
     uint64_t *mp_debug;    /* (n_layers, G, cap2) the last S2's column sums: tests */
     int *mp_debug_n;       /* (n_layers) their count, -1 when everything was attended */
@@ -90,6 +92,10 @@ mpc_err_t x_topk(xfwd_t *x, uint64_t *out, const uint64_t *in, size_t rows, size
 /* One-hots (count x width) of indices in [0, n) (protocols/eq.h). */
 mpc_err_t x_onehot(xfwd_t *x, uint64_t *out, const uint64_t *idx, size_t count, size_t n,
                    size_t width);
+/* One-hots (rows x n) of each row's maximum, ties to the lower index
+ * (protocols/argmax.h). */
+mpc_err_t x_argmax(xfwd_t *x, uint64_t *out, const uint64_t *in, size_t rows, size_t n,
+                   int nbits);
 /* The maximum of each row of n (protocols/select.h). */
 mpc_err_t x_max(xfwd_t *x, uint64_t *out, const uint64_t *in, size_t rows, size_t n, int nbits);
 /* This party's share of a public constant: c for P0 and the plain engine,
@@ -121,6 +127,12 @@ void xmp_free(xfwd_t *x);
 mpc_err_t xmp_prefill_end(xfwd_t *x, int l, const uint64_t *p, size_t N, uint64_t step);
 mpc_err_t xmp_summarise(xfwd_t *x, int l, uint64_t step);
 mpc_err_t xmp_decode(xfwd_t *x, int l, const uint64_t *qh, int pos0, uint64_t *pv);
+/* H2O (llm/xfwd_h2o.c): the accumulated sums, their update with a step's
+ * probabilities p (H, N, T), and the eviction down to target slots. */
+mpc_err_t xh2o_init(xfwd_t *x);
+void xh2o_free(xfwd_t *x);
+mpc_err_t xh2o_observe(xfwd_t *x, int l, const uint64_t *p, size_t N, size_t T);
+mpc_err_t xh2o_evict(xfwd_t *x, int l, int target);
 
 /* The plaintext policies (llm/xfwd_kvplain.c), plain engine only: the
  * policy's cache for x->kv; the prompt rows pos0 .. pos0 + N - 1 after the

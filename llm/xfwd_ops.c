@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "llm/xfwd_impl.h"
+#include "protocols/argmax.h"
 #include "protocols/bmat.h"
 #include "protocols/eq.h"
 #include "protocols/matmul.h"
@@ -134,4 +135,12 @@ mpc_err_t x_fixed_reserve(xfwd_t *x, matmul_fixed_t *y, size_t cap, size_t cols)
     y->cap = cap;
     y->f = calloc(cap * cols + 1, 8);
     return y->f ? MPC_OK : MPC_ENOMEM;
+}
+
+mpc_err_t x_argmax(xfwd_t *x, uint64_t *out, const uint64_t *in, size_t rows, size_t n, int nbits)
+{
+    if (x->role == MPC_DEALER) return argmax_gen(x->ctx, rows, n, nbits);
+    if (x->role != XFWD_PLAIN) return argmax_eval(x->ctx, out, in, rows, n, nbits);
+    argmax_plain(out, in, rows, n, nbits);
+    return MPC_OK;
 }

@@ -354,6 +354,52 @@ static void test_both_attention_forms_give_the_same_bits(void **state)
     free(rb);
 }
 
+/* H2O in MPC: the same bits as the plain engine's H2O, and the budget at
+ * every step (evicting one, several or none as the budget moves). */
+static void check_h2o(int fixed_budget)
+{
+    int ids[256], P = encode(story, ids);
+    run_t *r = new_run(model, ids, P, P + STEPS(24));
+    r->kv.policy = KV_H2O;
+    r->kv.fixed_budget = fixed_budget;
+    uint8_t test_seed[16], round_seed[16];
+    tu_seed(test_seed);
+    prg_seed_derive(round_seed, test_seed, "round");
+    tu_opts_t o = {.test_seed = test_seed, .timeout_ms = 120000};
+    tu_result_t *res = calloc(1, sizeof *res);
+    assert_int_equal(tu_run(&o, engine_role, r, res), 0);
+    run_t *plain = new_run(model, ids, P, r->steps);
+    plain->kv.policy = KV_H2O;
+    plain->kv.fixed_budget = fixed_budget;
+    run_plain(plain, round_seed);
+    const model_config_t *c = &model->cfg;
+    size_t V = (size_t)c->vocab_size, n = (size_t)(r->steps - P + 1);
+    for (size_t k = 0; k < n; k++) {
+        for (size_t i = 0; i < V; i++)
+            assert_int_equal(r->logits[0][k * V + i] + r->logits[1][k * V + i],
+                             plain->logits[2][k * V + i]);
+        assert_int_equal(r->tokens[1][k], plain->tokens[2][k]);
+    }
+    for (size_t k = 1; k < n; k++)
+        for (int l = 0; l < c->n_layers; l++)
+            assert_int_equal(r->attended[k][l],
+                             c->n_kv_heads * kv_budget_tokens(&r->kv, P + (int)k - 1));
+    fprintf(stderr, "  h2o (%s): %zu decode steps equal, %llu rounds, %llu B online\n",
+            fixed_budget ? "a fixed budget: one eviction per step" : "the equal budget", n - 1,
+            (unsigned long long)tu_rounds(res),
+            (unsigned long long)(tu_bytes_sent(res, 0) + tu_bytes_sent(res, 1)));
+    free_run(r);
+    free_run(plain);
+    free(res);
+}
+
+static void test_secure_h2o_equals_the_fixed_plain_policy(void **state)
+{
+    (void)state;
+    check_h2o(0);  /* evicts none, or several when MPCache's newest cluster restarts */
+    check_h2o(20); /* evicts one per step: the secure argmin */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -361,6 +407,7 @@ int main(void)
         cmocka_unit_test(test_secure_mpcache_traffic_is_the_same_for_prompts_of_one_length),
         cmocka_unit_test(test_cross_layer_sharing_on_the_stories15M_shape),
         cmocka_unit_test(test_both_attention_forms_give_the_same_bits),
+        cmocka_unit_test(test_secure_h2o_equals_the_fixed_plain_policy),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
