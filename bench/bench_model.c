@@ -170,7 +170,7 @@ static int run(int argc, char **argv, int prefill, char *out)
             }
             break;
         case 'h':
-            printf("usage: mpcllm-bench %s --shape NAME --seq T [--policy full|streaming|mpcache]\n"
+            printf("usage: mpcllm-bench %s --shape NAME --seq T [--policy full|streaming|h2o|mpcache]\n"
                    "                    [--budget R] [--static-keep S] [--clusters A,B]\n"
                    "                    [--steps N] [--device cpu|cuda] [--dealer offline|stream]\n"
                    "                    [--net none|lan|wan] [--json]\n"
@@ -199,9 +199,10 @@ static int run(int argc, char **argv, int prefill, char *out)
         fprintf(stderr, "mpcllm-bench: %s\n", msg);
         return 2;
     }
-    if (kvc.policy != KV_FULL && kvc.policy != KV_STREAMING && kvc.policy != KV_MPCACHE) {
-        fprintf(stderr, "mpcllm-bench: policy '%s' does not run inside MPC (full, streaming and "
-                        "mpcache do)\n", policy);
+    if (kvc.policy != KV_FULL && kvc.policy != KV_STREAMING && kvc.policy != KV_MPCACHE &&
+        kvc.policy != KV_H2O) {
+        fprintf(stderr, "mpcllm-bench: policy '%s' does not run inside MPC (full, streaming, h2o "
+                        "and mpcache do)\n", policy);
         return 2;
     }
     if (steps < 1 || (prefill && steps != 1)) {
