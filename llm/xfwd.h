@@ -75,8 +75,8 @@ const uint64_t *xfwd_logits(const xfwd_t *x);
  * secret, with cross-layer sharing: llm/xfwd_mpcache.c). kv is copied; its
  * prompt_len must be set, and the model's dims are taken from the engine.
  * The prompt must then come as one batch of prompt_len tokens. The plain
- * engine also runs every other policy of mpcache/kv.h (h2o, snapkv, tova,
- * cake, d2o, quest), deciding in plaintext on its own fixed-point values
+ * engine also runs every other policy of mpcache/kv.h (snapkv, tova, cake,
+ * d2o, quest), deciding in plaintext on its own fixed-point values
  * (llm/xfwd_kvplain.c); its prompt may come in any batches that stop at
  * prompt_len. Those policies in a secure role, and a bad configuration:
  * MPC_EARG with the reason. */

@@ -50,7 +50,7 @@ struct xfwd {
     uint64_t *mp_debug;    /* (n_layers, G, cap2) the last S2's column sums: tests */
     int *mp_debug_n;       /* (n_layers) their count, -1 when everything was attended */
     /* The plaintext policies on the plain engine (llm/xfwd_kvplain.c): for
-     * h2o, snapkv, tova, cake, d2o and quest, the policy library's cache,
+     * snapkv, tova, cake, d2o and quest, the policy library's cache,
      * fed with this engine's own values decoded to float, makes every
      * decision; NULL otherwise (and always in the secure roles). */
     kv_t *kvp;

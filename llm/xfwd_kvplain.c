@@ -1,5 +1,6 @@
 /* llm/xfwd_kvplain.c - the plaintext KV policies inside the fixed-point
- * plain engine: H2O, SnapKV, TOVA, CAKE, D2O and Quest (DESIGN.md §7).
+ * plain engine: SnapKV, TOVA, CAKE, D2O and Quest (DESIGN.md §7; H2O runs
+ * as the secure engine does, llm/xfwd_h2o.c).
  *
  * These policies exist in plaintext only (mpcache/kv.h), so the secure
  * roles refuse them (xfwd_set_policy). Here the policy library decides and
@@ -33,7 +34,7 @@
  * keys 0 .. i. These are the calls, inputs and order of a token-at-a-time
  * engine (llm/fwd.c): a prompt row's probabilities do not depend on later
  * rows, so the decisions are the ones that engine would make on these
- * values (only H2O and D2O read them, as column sums). After the last
+ * values (only D2O reads them, as column sums). After the last
  * prompt position, kv_prefill_end makes the look-once decisions. A prompt
  * fed token by token, or in several batches, goes the same way; a batch
  * must not run past the prompt's end.

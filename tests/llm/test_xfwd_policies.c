@@ -107,7 +107,7 @@ static void run(const eval_engine_t *eng, const kv_config_t *cfg, pass_t *out)
     mpc_err_t e = MPC_OK;
     kv_t *kv = cfg ? kv_new(cfg, &e, err, sizeof err) : NULL;
     if (cfg && !kv) fail_msg("%s", err);
-    if (eng->begin(eng->self, kv, PREFILL, err)) fail_msg("%s", err);
+    if (eng->begin(eng->self, kv, PREFILL, WIN - 1, err)) fail_msg("%s", err);
     int V = model->cfg.vocab_size, L = model->cfg.n_layers;
     memset(out, 0, sizeof *out);
     for (int pos = 0; pos < WIN - 1; pos++) {
@@ -232,7 +232,7 @@ static void test_secure_roles_refuse_the_plaintext_policies(void **state)
 {
     (void)state;
     char err[CHAN_ERR_BYTES];
-    static const kv_policy_t pols[] = {KV_H2O, KV_SNAPKV, KV_TOVA, KV_CAKE, KV_D2O, KV_QUEST};
+    static const kv_policy_t pols[] = {KV_SNAPKV, KV_TOVA, KV_CAKE, KV_D2O, KV_QUEST};
     for (int role = MPC_P0; role <= MPC_DEALER; role++)
         for (size_t i = 0; i < sizeof pols / sizeof *pols; i++) {
             mpc_ctx_t ctx;
@@ -245,7 +245,7 @@ static void test_secure_roles_refuse_the_plaintext_policies(void **state)
             assert_int_equal(xfwd_set_policy(x, &c), MPC_EARG);
             assert_non_null(strstr(ctx.err, kv_policy_name(pols[i])));
             assert_non_null(strstr(ctx.err, "plain engine only"));
-            /* the secure policies are still taken */
+            /* the secure engine's policies are still taken */
             c = policy(KV_STREAMING);
             assert_int_equal(xfwd_set_policy(x, &c), MPC_OK);
             xfwd_free(&x);
