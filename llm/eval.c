@@ -36,9 +36,10 @@ struct eval {
     kv_t *kv;            /* the last policy's cache, which the engine may still point at */
 };
 
-static mpc_err_t float_begin(void *self, kv_t *kv, int prompt_len, char *err)
+static mpc_err_t float_begin(void *self, kv_t *kv, int prompt_len, int n_pos, char *err)
 {
     (void)prompt_len; /* one token at a time, as llama2.c */
+    (void)n_pos;
     return fwd_set_kv(self, kv, err);
 }
 
@@ -73,9 +74,10 @@ struct eval_fixed {
     float *logits;   /* (vocab) */
 };
 
-static mpc_err_t fixed_begin(void *self, kv_t *kv, int prompt_len, char *err)
+static mpc_err_t fixed_begin(void *self, kv_t *kv, int prompt_len, int n_pos, char *err)
 {
     eval_fixed_t *s = self;
+    (void)n_pos;
     xfwd_free(&s->x);
     s->prompt_len = prompt_len;
     s->stepped = 0;
@@ -237,7 +239,7 @@ mpc_err_t eval_reference(eval_t *ev, const eval_engine_t *eng, const int *tokens
         if (tokens[i] < 0 || tokens[i] >= ev->vocab)
             return llm_fail(err, MPC_EARG, "token %d of the window is %d, outside 0..%d", i,
                             tokens[i], ev->vocab - 1);
-    mpc_err_t e = eng->begin(eng->self, NULL, prompt_len, err);
+    mpc_err_t e = eng->begin(eng->self, NULL, prompt_len, n - 1, err);
     if (e != MPC_OK) return e;
     kv_free(&ev->kv);
     memcpy(ev->tokens, tokens, (size_t)n * sizeof *tokens);
@@ -293,7 +295,7 @@ mpc_err_t eval_policy(eval_t *ev, const eval_engine_t *eng, const kv_config_t *c
     if (!kv)
         return llm_fail(err, e == MPC_OK ? MPC_ENOMEM : e, "KV cache (%s): %s",
                         kv_policy_name(k.policy), e == MPC_EARG ? msg : "out of memory");
-    e = eng->begin(eng->self, kv, ev->prompt_len, err);
+    e = eng->begin(eng->self, kv, ev->prompt_len, ev->n - 1, err);
     if (e != MPC_OK) {
         kv_free(&kv);
         return e;

@@ -60,9 +60,11 @@ typedef struct eval_engine {
     void *self; /* the engine's state, borrowed */
     /* Starts a window at position 0 under the policy kv (fresh, borrowed
      * until the next begin), or with full attention when kv is NULL; the
-     * window's prompt is its first prompt_len tokens either way. Fails
-     * with the engine's error and a line in err (CHAN_ERR_BYTES). */
-    mpc_err_t (*begin)(void *self, kv_t *kv, int prompt_len, char *err);
+     * window's prompt is its first prompt_len tokens either way, and
+     * positions 0 .. n_pos - 1 will be fed (public, as a generation's step
+     * count is: the secure engine's dealer runs ahead on it). Fails with
+     * the engine's error and a line in err (CHAN_ERR_BYTES). */
+    mpc_err_t (*begin)(void *self, kv_t *kv, int prompt_len, int n_pos, char *err);
     /* Feeds token at pos, positions fed 0, 1, 2, ..., and points *logits
      * at the logits (vocab_size) after it, owned by the engine and valid
      * until the next step. An engine that runs the prompt as one batch
