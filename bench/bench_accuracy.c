@@ -9,10 +9,16 @@
  * Windows are split between threads, each with its own engine; each window's
  * sums are kept apart and added in window order, so the figures do not
  * depend on the number of threads.
- * An engine is an eval_engine_t made by engine_open: the float engine now;
- * the fixed-point and secure engines become one more case there.
+ * An engine is an eval_engine_t made by engine_open: the float engine, the
+ * fixed-point plain engine (every policy; its rounding stream from --seed),
+ * or the secure engine (bench_acc_secure.h: the three roles in this process
+ * under the dealer's test seed --seed, checked step by step against the
+ * fixed engine with that seed's stream). The secure engine is slow, so it
+ * scores a slice by default: one window, 16 scored tokens (--windows,
+ * --scored).
  */
 #include "bench/bench_accuracy.h"
+#include "bench/bench_acc_secure.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -29,14 +35,19 @@
 
 #include "llm/eval.h"
 #include "mpc/fxp.h"
+#include "mpc/prg.h"
 #include "llm/fwd.h"
 #include "llm/model.h"
 #include "llm/tokenizer.h"
+#include "parties/cli.h"
 #include "parties/party_plain.h"
 
 #define ACC_DATA_FILE       "tinystories_valid800.txt"
 #define ACC_DEFAULT_PREFILL 384
 #define ACC_DEFAULT_WINDOWS 64
+#define ACC_SECURE_WINDOWS  1  /* the secure engine's slice: one window, */
+#define ACC_SECURE_SCORED   16 /* 16 scored tokens */
+#define ACC_DEFAULT_SEED    "1"
 #define ACC_MAX_THREADS     16
 #define ACC_PATH_BYTES      4096
 #define ACC_N_BUDGETS       3
@@ -48,11 +59,13 @@ static const kv_policy_t sweep_policies[ACC_N_POLICIES] = {
     KV_STREAMING, KV_H2O, KV_SNAPKV, KV_TOVA, KV_CAKE, KV_D2O, KV_QUEST, KV_MPCACHE};
 
 typedef struct acc_opts {
-    const char *policy, *engine, *model, *tokenizer, *data, *out;
+    const char *policy, *engine, *model, *tokenizer, *data, *out, *seed;
     double budget, static_keep;
     int static_keep_set;
     int cluster_a, cluster_b;
     int prefill, windows, threads; /* threads 0: one per online CPU */
+    int scored;                    /* scored tokens per window; 0: all */
+    int windows_set;
     int json, sweep;
 } acc_opts_t;
 
@@ -68,6 +81,7 @@ typedef struct acc_run {
 typedef struct acc_engine {
     fwd_t *f;
     eval_fixed_t *fx;
+    acc_secure_t *sec;
     eval_engine_t eng;
 } acc_engine_t;
 
@@ -77,6 +91,7 @@ typedef struct acc_data {
     tok_t *t;
     int *tokens; /* (n_windows, n_tok) */
     int n_windows, n_tok;
+    int n_use;            /* tokens run of each window: the prompt, the scored tokens and one */
     char model_name[256]; /* the model file's name without folder and ".bin" */
 } acc_data_t;
 
@@ -92,8 +107,9 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: mpcllm-bench accuracy --policy NAME [--budget R] [--static-keep S]\n"
             "                             [--clusters A,B] [--engine float|fixed|secure]\n"
-            "                             [--model PATH] [--tokenizer PATH] [--data PATH]\n"
-            "                             [--prefill P] [--windows W] [--threads N] [--json]\n"
+            "                             [--seed S] [--model PATH] [--tokenizer PATH]\n"
+            "                             [--data PATH] [--prefill P] [--windows W]\n"
+            "                             [--scored N] [--threads N] [--json]\n"
             "       mpcllm-bench accuracy --sweep [--out DIR] [...the same files and sizes]\n"
             "\n"
             "Teacher-forced perplexity of a KV-cache policy on TinyStories windows of the\n"
@@ -101,10 +117,17 @@ static void usage(FILE *out)
             "one decode step at a time, against the full cache on the same windows.\n"
             "Policies: full, streaming, h2o, snapkv, tova, cake, d2o, quest, mpcache.\n"
             "--budget R (0.25) is the fraction attended per step; mpcache needs R <= S\n"
-            "(--static-keep, 0.5). --windows W (%d) windows are scored.\n"
+            "(--static-keep, 0.5). --windows W (%d) windows are scored, --scored N tokens\n"
+            "of each (all of them).\n"
+            "--engine fixed: the fixed-point plain engine with the rounding stream of test\n"
+            "seed S (--seed, %s), every policy. --engine secure: the three roles in this\n"
+            "process, the dealer under test seed S, checked step by step against the fixed\n"
+            "engine (matches_fixed); full, streaming, h2o, mpcache; by default %d window and\n"
+            "%d scored tokens.\n"
             "--sweep runs every budgeted policy at R = 0.1, 0.2, 0.5 (S = max(0.5, R)) and\n"
             "writes DIR/accuracy.jsonl, DIR/accuracy.md and DIR/accuracy.png (gnuplot).\n",
-            ACC_DEFAULT_PREFILL, ACC_DEFAULT_WINDOWS);
+            ACC_DEFAULT_PREFILL, ACC_DEFAULT_WINDOWS, ACC_DEFAULT_SEED, ACC_SECURE_WINDOWS,
+            ACC_SECURE_SCORED);
 }
 
 /* Parses all of s as a finite double. */
@@ -154,6 +177,8 @@ static int parse_args(int argc, char **argv, acc_opts_t *o)
                                          {"data", required_argument, 0, 'd'},
                                          {"prefill", required_argument, 0, 'P'},
                                          {"windows", required_argument, 0, 'W'},
+                                         {"scored", required_argument, 0, 'n'},
+                                         {"seed", required_argument, 0, 'x'},
                                          {"sweep", no_argument, 0, 'S'},
                                          {"out", required_argument, 0, 'o'},
                                          {"threads", required_argument, 0, 'T'},
@@ -218,6 +243,20 @@ static int parse_args(int argc, char **argv, acc_opts_t *o)
                 fprintf(stderr, "%s: --windows %s is not a positive count\n", me, optarg);
                 return -1;
             }
+            o->windows_set = 1;
+            break;
+        case 'n':
+            if (parse_int(optarg, 1, MODEL_MAX_SEQ, &o->scored)) {
+                fprintf(stderr, "%s: --scored %s is not a positive count\n", me, optarg);
+                return -1;
+            }
+            break;
+        case 'x':
+            if (!*optarg) {
+                fprintf(stderr, "%s: --seed needs a value\n", me);
+                return -1;
+            }
+            o->seed = optarg;
             break;
         case 'T':
             if (parse_int(optarg, 1, ACC_MAX_THREADS, &o->threads)) {
@@ -250,6 +289,18 @@ static int parse_args(int argc, char **argv, acc_opts_t *o)
     if (!o->sweep && !o->policy) {
         fprintf(stderr, "%s: --policy NAME is required (or --sweep)\n", me);
         return -1;
+    }
+    if (!strcmp(o->engine, "secure")) {
+        if (o->sweep) {
+            fprintf(stderr,
+                    "%s: --sweep runs the float and fixed engines; the secure engine "
+                    "scores one policy on a slice\n",
+                    me);
+            return -1;
+        }
+        if (!o->windows_set) o->windows = ACC_SECURE_WINDOWS;
+        if (!o->scored) o->scored = ACC_SECURE_SCORED;
+        if (!o->threads) o->threads = 1;
     }
     return 0;
 }
@@ -376,6 +427,18 @@ static int data_load(const acc_opts_t *o, acc_data_t *d)
         data_free(d);
         return 2;
     }
+    d->n_use = d->n_tok;
+    if (o->scored) {
+        if (o->scored > d->n_tok - 1 - o->prefill) {
+            fprintf(stderr,
+                    "mpcllm-bench accuracy: --scored %d after a prompt of %d does not fit windows "
+                    "of %d tokens (at most %d)\n",
+                    o->scored, o->prefill, d->n_tok, d->n_tok - 1 - o->prefill);
+            data_free(d);
+            return 2;
+        }
+        d->n_use = o->prefill + 1 + o->scored;
+    }
     if (!dpath) {
         if (find_data(ACC_DATA_FILE, dbuf, sizeof dbuf)) {
             data_free(d);
@@ -405,12 +468,14 @@ static int data_load(const acc_opts_t *o, acc_data_t *d)
     return 0;
 }
 
-/* Opens the engine called name for m. The fixed-point and secure engines
- * plug in here, as a constructor of their eval_engine_t. 0, or 1 after
- * printing why. */
-static int engine_open(acc_engine_t *en, const char *name, const model_t *m)
+/* Opens the engine called name for m; seed is the test seed (fixed: its
+ * rounding stream; secure: the dealer's). 0, or 1 after printing why. */
+static int engine_open(acc_engine_t *en, const char *name, const model_t *m, const char *seed)
 {
     char err[CHAN_ERR_BYTES] = "";
+    uint8_t test_seed[16], round_seed[16];
+    cli_test_seed(test_seed, seed); /* as mpcllm generate --test-seed / --seed */
+    prg_seed_derive(round_seed, test_seed, "round");
     memset(en, 0, sizeof *en);
     if (!strcmp(name, "float")) {
         if (fwd_new(&en->f, m, err) != MPC_OK) {
@@ -421,23 +486,26 @@ static int engine_open(acc_engine_t *en, const char *name, const model_t *m)
         return 0;
     }
     if (!strcmp(name, "fixed")) {
-        if (eval_engine_fixed(&en->eng, &en->fx, m, FXP_FRAC_BITS_DEFAULT, NULL, err) != MPC_OK) {
+        if (eval_engine_fixed(&en->eng, &en->fx, m, FXP_FRAC_BITS_DEFAULT, round_seed, err) !=
+            MPC_OK) {
             fprintf(stderr, "mpcllm-bench accuracy: %s\n", err);
             return 1;
         }
         return 0;
     }
-    fprintf(stderr,
-            "mpcllm-bench accuracy: the %s engine is not available here (use float or fixed; "
-            "the secure engine's accuracy equals the fixed engine's under a test seed)\n",
-            name);
-    return 1;
+    MPC_ASSERT(!strcmp(name, "secure"));
+    if (acc_secure_new(&en->sec, &en->eng, m, FXP_FRAC_BITS_DEFAULT, test_seed, err) != MPC_OK) {
+        fprintf(stderr, "mpcllm-bench accuracy: %s\n", err);
+        return 1;
+    }
+    return 0;
 }
 
 static void engine_close(acc_engine_t *en)
 {
     fwd_free(&en->f);
     eval_fixed_free(&en->fx);
+    acc_secure_free(&en->sec);
 }
 
 /* One scoring thread: windows first, first + stride, ... on its own engine
@@ -468,7 +536,7 @@ static void *worker_main(void *arg)
     for (int w = wk->first; w < d->n_windows && !wk->rc; w += wk->stride) {
         double t0 = now_s();
         const int *tokens = d->tokens + (size_t)w * (size_t)d->n_tok;
-        if (eval_reference(ev, wk->eng, tokens, d->n_tok, wk->prefill, wk->err) != MPC_OK) {
+        if (eval_reference(ev, wk->eng, tokens, d->n_use, wk->prefill, wk->err) != MPC_OK) {
             wk->rc = 1;
             break;
         }
@@ -525,7 +593,7 @@ static int score_all(const acc_data_t *d, const acc_engine_t *engines, int n_eng
         if (started[i]) pthread_join(th[i], NULL);
     if (isatty(2)) fputc('\n', stderr);
     *full_s = 0.0;
-    *full_steps = (long)d->n_windows * (d->n_tok - 1);
+    *full_steps = (long)d->n_windows * (d->n_use - 1);
     for (int i = 0; i < n_engines; i++) {
         if (wk[i].rc && !rc) {
             fprintf(stderr, "mpcllm-bench accuracy: %s\n", wk[i].err);
@@ -558,9 +626,11 @@ static double ratio(double a, double b)
     return b > 0 ? a / b : NAN;
 }
 
-/* One run's JSON object, on one line. */
+/* One run's JSON object, on one line; sec: the secure engine's check
+ * against the fixed engine, or NULL. */
 static void write_json(FILE *out, const acc_opts_t *o, const acc_data_t *d, const acc_run_t *r,
-                       double full_s, long full_steps, double wall_s, int threads)
+                       double full_s, long full_steps, double wall_s, int threads,
+                       const acc_secure_report_t *sec)
 {
     const eval_sums_t *s = &r->sums;
     const double n = s->n > 0 ? (double)s->n : NAN;
@@ -569,18 +639,27 @@ static void write_json(FILE *out, const acc_opts_t *o, const acc_data_t *d, cons
             "\"clusters\":[%d,%d],\"ppl\":%.9g,\"ppl_full\":%.9g,\"kl\":%.9g,"
             "\"top1_agree\":%.9g,\"scored_tokens\":%ld,\"attended_ratio\":%.9g,"
             "\"prefill\":%d,\"window_tokens\":%d,\"windows\":%d,\"time_s\":%.6g,"
-            "\"tok_per_s\":%.6g,\"full_tok_per_s\":%.6g,\"wall_s\":%.6g,\"threads\":%d}\n",
+            "\"tok_per_s\":%.6g,\"full_tok_per_s\":%.6g,\"wall_s\":%.6g,\"threads\":%d",
             o->engine, kv_policy_name(r->cfg.policy), r->cfg.budget, r->cfg.static_keep,
             r->cfg.cluster_coarse, r->cfg.cluster_fine, eval_sums_ppl(s), eval_sums_ppl_full(s),
             s->kl / n, (double)s->top1 / n, s->n,
-            ratio((double)s->attended, (double)s->attended_full), o->prefill, d->n_tok,
+            ratio((double)s->attended, (double)s->attended_full), o->prefill, d->n_use,
             d->n_windows, r->time_s, ratio((double)r->steps, r->time_s),
             ratio((double)full_steps, full_s), wall_s, threads);
+    if (strcmp(o->engine, "float")) fprintf(out, ",\"seed\":\"%s\"", o->seed);
+    if (sec)
+        fprintf(out,
+                ",\"matches_fixed\":%s,\"max_logit_diff\":%.9g,\"compared_steps\":%ld,"
+                "\"online_bytes\":%llu,\"rounds\":%llu",
+                sec->steps > 0 && sec->mismatched == 0 ? "true" : "false", sec->max_diff,
+                sec->steps, (unsigned long long)sec->online_bytes, (unsigned long long)sec->rounds);
+    fputs("}\n", out);
 }
 
 /* One run's summary for a person. */
 static void write_text(FILE *out, const acc_opts_t *o, const acc_data_t *d, const acc_run_t *r,
-                       double full_s, long full_steps, double wall_s, int threads)
+                       double full_s, long full_steps, double wall_s, int threads,
+                       const acc_secure_report_t *sec)
 {
     const eval_sums_t *s = &r->sums;
     const double ppl = eval_sums_ppl(s), ppl_full = eval_sums_ppl_full(s);
@@ -594,9 +673,16 @@ static void write_text(FILE *out, const acc_opts_t *o, const acc_data_t *d, cons
             "%.1f s on %d threads\n",
             kv_policy_name(r->cfg.policy), r->cfg.budget, r->cfg.static_keep, r->cfg.cluster_coarse,
             r->cfg.cluster_fine, o->engine, ppl, ppl_full, ratio(ppl, ppl_full),
-            s->kl / (double)s->n, (double)s->top1 / (double)s->n, s->n, d->n_windows, d->n_tok,
+            s->kl / (double)s->n, (double)s->top1 / (double)s->n, s->n, d->n_windows, d->n_use,
             o->prefill, ratio((double)s->attended, (double)s->attended_full),
             ratio((double)r->steps, r->time_s), ratio((double)full_steps, full_s), wall_s, threads);
+    if (sec)
+        fprintf(out,
+                "  %s the fixed engine with seed %s bit for bit: %ld of %ld steps differ, by at "
+                "most %.6g; %.2f MB online over %llu rounds\n",
+                sec->steps > 0 && sec->mismatched == 0 ? "equals" : "DIFFERS FROM", o->seed,
+                sec->mismatched, sec->steps, sec->max_diff, (double)sec->online_bytes / 1e6,
+                (unsigned long long)sec->rounds);
 }
 
 /* 1 when sweep policy p attended more than 5% over MPCache at some R: its
@@ -626,7 +712,7 @@ static void write_markdown(FILE *out, const acc_opts_t *o, const acc_data_t *d,
             "scored per policy; clusters %d,%d; static keep S = max(0.5, R). Full cache: "
             "ppl %.4f. A * marks a policy whose own rule leaves layers whole, so that it "
             "attends more than the common budget (last table).\n",
-            d->model_name, o->engine, d->n_windows, d->n_tok, o->prefill, s0->n,
+            d->model_name, o->engine, d->n_windows, d->n_use, o->prefill, s0->n,
             runs[0].cfg.cluster_coarse, runs[0].cfg.cluster_fine, eval_sums_ppl_full(s0));
     static const char *const titles[4] = {
         "Perplexity / full-cache perplexity", "Mean KL(full || policy) per token (nats)",
@@ -704,7 +790,7 @@ static void write_gnuplot(FILE *out, const char *png, const acc_opts_t *o, const
             "plot for [i=1:%d] $d using 1:(column(3*i+1)) with linespoints lw 2 pt i ps 1.3\n"
             "unset multiplot\n",
             d->model_name, o->engine, runs[0].cfg.cluster_coarse, runs[0].cfg.cluster_fine,
-            d->n_windows, d->n_tok, o->prefill, runs[0].sums.n, ACC_N_POLICIES, ACC_N_POLICIES,
+            d->n_windows, d->n_use, o->prefill, runs[0].sums.n, ACC_N_POLICIES, ACC_N_POLICIES,
             ACC_N_POLICIES);
 }
 
@@ -766,8 +852,8 @@ static int write_sweep(const acc_opts_t *o, const acc_data_t *d, const acc_run_t
     }
     if (open_out(o->out, "accuracy.jsonl", path, &f)) return 1;
     for (int r = 0; r < n_runs; r++) {
-        write_json(f, o, d, &runs[r], full_s, full_steps, wall_s, threads);
-        if (o->json) write_json(stdout, o, d, &runs[r], full_s, full_steps, wall_s, threads);
+        write_json(f, o, d, &runs[r], full_s, full_steps, wall_s, threads, NULL);
+        if (o->json) write_json(stdout, o, d, &runs[r], full_s, full_steps, wall_s, threads, NULL);
     }
     if (close_out(f, path)) return 1;
     if (open_out(o->out, "accuracy.md", path, &f)) return 1;
@@ -796,6 +882,7 @@ int bench_accuracy_main(int argc, char **argv)
                     .out = ".",
                     .budget = 0.25,
                     .static_keep = 0.5,
+                    .seed = ACC_DEFAULT_SEED,
                     .prefill = ACC_DEFAULT_PREFILL,
                     .windows = ACC_DEFAULT_WINDOWS};
     const int parsed = parse_args(argc, argv, &o);
@@ -823,6 +910,13 @@ int bench_accuracy_main(int argc, char **argv)
                     o.budget, o.static_keep);
             return 2;
         }
+        if (!strcmp(o.engine, "secure") && !acc_secure_runs(policy)) {
+            fprintf(stderr,
+                    "mpcllm-bench accuracy: the secure engine runs full, streaming, h2o and "
+                    "mpcache; %s runs on --engine fixed or float\n",
+                    o.policy);
+            return 2;
+        }
         runs[n_runs++].cfg = make_config(&o, policy, o.budget, o.static_keep);
     }
 
@@ -837,7 +931,7 @@ int bench_accuracy_main(int argc, char **argv)
         c.n_heads = d.m->cfg.n_heads;
         c.n_kv_heads = d.m->cfg.n_kv_heads;
         c.head_size = model_head_size(&d.m->cfg);
-        c.seq_len = d.n_tok;
+        c.seq_len = d.n_use;
         c.prompt_len = o.prefill;
         if (kv_config_check(&c, msg, sizeof msg) != MPC_OK) {
             fprintf(stderr, "mpcllm-bench accuracy: %s\n", msg);
@@ -854,18 +948,36 @@ int bench_accuracy_main(int argc, char **argv)
     acc_engine_t en[ACC_MAX_THREADS];
     int n_open = 0;
     while (!rc && n_open < n_threads)
-        rc = engine_open(&en[n_open++], o.engine, d.m);
+        rc = engine_open(&en[n_open++], o.engine, d.m, o.seed);
     double full_s = 0.0, wall_s = now_s();
     long full_steps = 0;
     if (!rc) rc = score_all(&d, en, n_threads, o.prefill, runs, n_runs, &full_s, &full_steps);
+    /* the secure engine: the last sessions' tapes, and its check against the
+     * fixed engine, over every engine */
+    acc_secure_report_t sec = {0}, *secp = NULL;
+    for (int i = 0; i < n_open && en[i].sec; i++) {
+        char err[CHAN_ERR_BYTES] = "";
+        acc_secure_report_t one;
+        if (!rc && acc_secure_end(en[i].sec, err) != MPC_OK) {
+            fprintf(stderr, "mpcllm-bench accuracy: %s\n", err);
+            rc = 1;
+        }
+        acc_secure_report(en[i].sec, &one);
+        sec.steps += one.steps;
+        sec.mismatched += one.mismatched;
+        sec.max_diff = one.max_diff > sec.max_diff ? one.max_diff : sec.max_diff;
+        sec.online_bytes += one.online_bytes;
+        sec.rounds += one.rounds;
+        secp = &sec;
+    }
     wall_s = now_s() - wall_s;
     if (!rc && o.sweep) {
         rc = write_sweep(&o, &d, runs, n_runs, full_s, full_steps, wall_s, n_threads);
     } else if (!rc) {
         if (o.json)
-            write_json(stdout, &o, &d, &runs[0], full_s, full_steps, wall_s, n_threads);
+            write_json(stdout, &o, &d, &runs[0], full_s, full_steps, wall_s, n_threads, secp);
         else
-            write_text(stdout, &o, &d, &runs[0], full_s, full_steps, wall_s, n_threads);
+            write_text(stdout, &o, &d, &runs[0], full_s, full_steps, wall_s, n_threads, secp);
         if (fflush(stdout) != 0) rc = 1;
     }
     for (int i = 0; i < n_open; i++)

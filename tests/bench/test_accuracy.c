@@ -346,10 +346,14 @@ static void test_bench_accuracy_json_and_exit_codes(void **state)
     assert_int_equal(run_bench(no_policy, out, sizeof out), 2);
     const char *prefill[] = {"--policy", "h2o", "--prefill", "511", NULL};
     assert_int_equal(run_bench(prefill, out, sizeof out), 2);
-    const char *fixed[] = {"--policy", "h2o", "--engine", "fixed", "--windows", "1", NULL};
-    assert_int_equal(run_bench(fixed, out, sizeof out), 1);
-    const char *secure[] = {"--policy", "h2o", "--engine", "secure", "--windows", "1", NULL};
-    assert_int_equal(run_bench(secure, out, sizeof out), 1);
+    /* the fixed engine runs every policy; the secure one not the plaintext ones */
+    const char *fixed[] = {"--policy", "h2o",      "--engine", "fixed",  "--windows",
+                           "1",        "--scored", "8",        "--json", NULL};
+    assert_int_equal(run_bench(fixed, out, sizeof out), 0);
+    assert_non_null(strstr(out, "\"engine\":\"fixed\""));
+    assert_non_null(strstr(out, "\"scored_tokens\":8,"));
+    const char *secure[] = {"--policy", "snapkv", "--engine", "secure", "--windows", "1", NULL};
+    assert_int_equal(run_bench(secure, out, sizeof out), 2);
     /* flags a policy does not use are accepted */
     const char *unused[] = {"--policy",   "streaming", "--budget",  "0.2", "--static-keep", "0.3",
                             "--clusters", "8,4",       "--windows", "1",   "--json",        NULL};
