@@ -68,10 +68,10 @@ struct eval_fixed {
     int f;
     uint8_t round_seed[PRG_SEED_BYTES];
     xfwd_t *x;
-    int prompt_len;  /* the window's prompt, run as one batch */
-    int *prompt;     /* (seq_len) its tokens, gathered until its last one */
-    int stepped;     /* a forward call has run in this window */
-    float *logits;   /* (vocab) */
+    int prompt_len; /* the window's prompt, run as one batch */
+    int *prompt;    /* (seq_len) its tokens, gathered until its last one */
+    int stepped;    /* a forward call has run in this window */
+    float *logits;  /* (vocab) */
 };
 
 static mpc_err_t fixed_begin(void *self, kv_t *kv, int prompt_len, int n_pos, char *err)
@@ -112,7 +112,8 @@ static mpc_err_t fixed_step(void *self, int token, int pos, const float **logits
     if (e) return llm_fail(err, e, "the fixed engine failed at position %d", pos);
     s->stepped = 1;
     const uint64_t *lg = xfwd_logits(s->x);
-    for (int i = 0; i < s->m->cfg.vocab_size; i++) s->logits[i] = (float)fxp_decode(lg[i], s->f);
+    for (int i = 0; i < s->m->cfg.vocab_size; i++)
+        s->logits[i] = (float)fxp_decode(lg[i], s->f);
     return MPC_OK;
 }
 
@@ -142,8 +143,10 @@ mpc_err_t eval_engine_fixed(eval_engine_t *out, eval_fixed_t **state, const mode
     }
     s->m = m;
     s->f = frac_bits;
-    if (round_seed) memcpy(s->round_seed, round_seed, PRG_SEED_BYTES);
-    else prg_seed_random(s->round_seed);
+    if (round_seed)
+        memcpy(s->round_seed, round_seed, PRG_SEED_BYTES);
+    else
+        prg_seed_random(s->round_seed);
     out->self = s;
     out->begin = fixed_begin;
     out->step = fixed_step;
