@@ -238,9 +238,8 @@ static void test_secure_mpcache_equals_the_fixed_plain_policy(void **state)
     free(res);
 }
 
-static void test_secure_mpcache_traffic_is_the_same_for_prompts_of_one_length(void **state)
+static void check_traffic(kv_policy_t policy)
 {
-    (void)state;
     static const char *other =
         "One day, a small boy called Tom went to the beach with his mom and dad. They "
         "built a big sand castle by the sea and then";
@@ -248,6 +247,7 @@ static void test_secure_mpcache_traffic_is_the_same_for_prompts_of_one_length(vo
     /* cut both to the shorter length: equal token counts, different tokens */
     int P = Pa < Pb ? Pa : Pb;
     run_t *ra = new_run(model, a, P, P + STEPS(10)), *rb = new_run(model, b, P, P + STEPS(10));
+    ra->kv.policy = rb->kv.policy = policy;
     assert_memory_not_equal(ra->prompt, rb->prompt, (size_t)P * sizeof(int));
     tu_result_t *xa = calloc(1, sizeof *xa), *xb = calloc(1, sizeof *xb);
     tu_opts_t o = {.timeout_ms = 120000};
@@ -262,6 +262,13 @@ static void test_secure_mpcache_traffic_is_the_same_for_prompts_of_one_length(vo
     free_run(rb);
     free(xa);
     free(xb);
+}
+
+static void test_secure_mpcache_traffic_is_the_same_for_prompts_of_one_length(void **state)
+{
+    (void)state;
+    check_traffic(KV_MPCACHE);
+    check_traffic(KV_H2O); /* which tokens H2O evicts is as secret */
 }
 
 static void test_cross_layer_sharing_on_the_stories15M_shape(void **state)
