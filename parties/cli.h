@@ -31,7 +31,7 @@ void cli_test_seed(uint8_t seed[16], const char *s);
 int cli_kv_flag(const char *prog, kv_config_t *kv, const char *flag, const char *arg);
 /* The checks that need no model, once all flags are in: R <= S for
  * mpcache, a policy the secure engine runs (when secure), and no --pad-to
- * with mpcache. Exits with CLI_USAGE and the reason. */
+ * with mpcache or h2o. Exits with CLI_USAGE and the reason. */
 void cli_kv_usage(const char *prog, const kv_config_t *kv, int secure, int pad_to);
 /* The "budget" of the JSON: R, or 1 for the full cache. */
 double cli_kv_budget(const kv_config_t *kv);

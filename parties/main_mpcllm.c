@@ -68,7 +68,8 @@ static void usage_generate(void)
            "                   quest, mpcache; --budget R in (0,1] (default 0.25);\n"
            "                   mpcache also --static-keep S (default 0.5, R <= S) and\n"
            "                   --clusters A,B (default 32,16). The secure engine runs\n"
-           "                   full, streaming and mpcache; mpcache takes no --pad-to yet\n");
+           "                   full, streaming, h2o and mpcache; mpcache and h2o take no\n"
+           "                   --pad-to yet\n");
 }
 
 static void usage_demo(void)

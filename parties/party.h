@@ -54,6 +54,8 @@ typedef struct party_kv {
     uint32_t static_keep[2];  /* S: --static-keep */
     uint32_t alpha[2];        /* mpc_alpha */
     uint32_t window_frac[2];  /* mpc_window_frac */
+    uint32_t h2o_heavy[2];    /* H2O's split of the budget */
+    uint32_t h2o_recent[2];
 } party_kv_t;
 
 /* The public description of a session's computation: everything here is
@@ -215,13 +217,16 @@ void party_kv_pack(party_kv_t *w, const kv_config_t *kv);
  * one-line reason in err (CHAN_ERR_BYTES) when kv_config_check refuses it. */
 mpc_err_t party_prog_kv(const party_prog_t *prog, kv_config_t *kv, char *err) MPC_WUR;
 
-/* 1 when the secure engine runs policy (full, streaming, mpcache), else 0. */
+/* 1 when the secure engine runs policy (full, streaming, h2o, mpcache:
+ * those xfwd_set_policy takes in a party's role), else 0. */
 int party_policy_secure(int policy);
+/* 1 when policy works with --pad-to (not mpcache or h2o yet), else 0. */
+int party_policy_pads(int policy);
 
 /* MPC_OK when a PROG_GENERATE program can run, else MPC_EARG with a
  * one-line reason in err (CHAN_ERR_BYTES): the architecture, the prompt and
  * the steps, and the policy (kv_config_check; one the secure engine runs,
- * when secure; no --pad-to with mpcache). The server and the dealer call it
+ * when secure; no --pad-to with mpcache or h2o). The server and the dealer call it
  * on what the client sent, the engines before they start. */
 mpc_err_t party_prog_check(const party_prog_t *prog, int secure, char *err) MPC_WUR;
 

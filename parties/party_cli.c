@@ -100,11 +100,11 @@ void cli_kv_usage(const char *prog, const kv_config_t *kv, int secure, int pad_t
                         kv->budget, kv->static_keep);
     if (secure && !party_policy_secure(kv->policy))
         cli_usage_error(prog,
-                        "--policy %s does not run in the secure engine yet (full, streaming and "
-                        "mpcache do; --engine fixed or float runs it in the clear)",
+                        "--policy %s does not run in the secure engine yet (full, streaming, "
+                        "h2o and mpcache do; --engine fixed or float runs it in the clear)",
                         name);
-    if (pad_to && kv->policy == KV_MPCACHE)
-        cli_usage_error(prog, "--pad-to does not work with --policy mpcache yet");
+    if (pad_to && !party_policy_pads(kv->policy))
+        cli_usage_error(prog, "--pad-to does not work with --policy %s yet", name);
 }
 
 double cli_kv_budget(const kv_config_t *kv)

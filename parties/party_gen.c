@@ -42,6 +42,8 @@ void party_kv_pack(party_kv_t *w, const kv_config_t *kv)
     f64_pack(w->static_keep, kv->static_keep);
     f64_pack(w->alpha, kv->mpc_alpha);
     f64_pack(w->window_frac, kv->mpc_window_frac);
+    f64_pack(w->h2o_heavy, kv->h2o_heavy);
+    f64_pack(w->h2o_recent, kv->h2o_recent);
 }
 
 mpc_err_t party_prog_kv(const party_prog_t *prog, kv_config_t *kv, char *err)
@@ -62,6 +64,8 @@ mpc_err_t party_prog_kv(const party_prog_t *prog, kv_config_t *kv, char *err)
     kv->static_keep = f64_unpack(w->static_keep);
     kv->mpc_alpha = f64_unpack(w->alpha);
     kv->mpc_window_frac = f64_unpack(w->window_frac);
+    kv->h2o_heavy = f64_unpack(w->h2o_heavy);
+    kv->h2o_recent = f64_unpack(w->h2o_recent);
     kv->n_layers = prog->cfg[2];
     kv->n_heads = prog->cfg[3];
     kv->n_kv_heads = prog->cfg[4];
@@ -73,7 +77,13 @@ mpc_err_t party_prog_kv(const party_prog_t *prog, kv_config_t *kv, char *err)
 
 int party_policy_secure(int policy)
 {
-    return policy == KV_FULL || policy == KV_STREAMING || policy == KV_MPCACHE;
+    return policy == KV_FULL || policy == KV_STREAMING || policy == KV_H2O ||
+           policy == KV_MPCACHE;
+}
+
+int party_policy_pads(int policy)
+{
+    return policy != KV_MPCACHE && policy != KV_H2O;
 }
 
 void party_prog_generate(party_prog_t *prog, const model_config_t *cfg, int frac_bits, int steps,
@@ -121,12 +131,13 @@ mpc_err_t party_prog_check(const party_prog_t *prog, int secure, char *err)
     const char *name = pol < KV_POLICY_COUNT ? kv_policy_name((kv_policy_t)pol) : "?";
     if (secure && pol < KV_POLICY_COUNT && !party_policy_secure((int)pol)) {
         snprintf(err, CHAN_ERR_BYTES,
-                 "--policy %s does not run in the secure engine (full, streaming or mpcache do)",
+                 "--policy %s does not run in the secure engine (full, streaming, h2o and "
+                 "mpcache do)",
                  name);
         return MPC_EARG;
     }
-    if ((prog->flags & PROG_PAD) && pol == KV_MPCACHE) {
-        snprintf(err, CHAN_ERR_BYTES, "--pad-to does not work with --policy mpcache yet");
+    if ((prog->flags & PROG_PAD) && pol < KV_POLICY_COUNT && !party_policy_pads((int)pol)) {
+        snprintf(err, CHAN_ERR_BYTES, "--pad-to does not work with --policy %s yet", name);
         return MPC_EARG;
     }
     kv_config_t kv;
