@@ -6,7 +6,7 @@
  *   0.25 --test-seed S --steps 128` across three processes prints what
  *   `--engine fixed --seed S` prints with the same policy, token for token,
  *   on a 47-token prompt that static eviction really prunes (it keeps 24);
- *   streaming likewise.
+ *   streaming and H2O likewise.
  * - Budgets are honoured: the attended_tokens array of both engines' JSON
  *   holds, at every decode step and layer, n_kv_heads x kv_budget_tokens of
  *   that position (fewer than the cache holds), and the policy and budget
@@ -326,6 +326,13 @@ static void test_secure_streaming_equals_fixed_for_128_steps_within_the_budget(v
     assert_policy_secure_is_fixed(KV_STREAMING, "9", 128);
 }
 
+static void test_secure_h2o_equals_fixed_for_128_steps_within_the_budget(void **state)
+{
+    (void)state;
+    if (!have_models) skip();
+    assert_policy_secure_is_fixed(KV_H2O, "13", 128);
+}
+
 /* --- the server and the dealer check the client's policy --------------- */
 
 /* Sends a generation hello with policy kv (and flags) to the server at ep,
@@ -377,7 +384,7 @@ static void test_server_and_dealer_refuse_a_bad_policy_with_a_reason(void **stat
     char msg[256];
     kv_config_t kv;
     kv_config_default(&kv);
-    kv.policy = KV_H2O;
+    kv.policy = KV_SNAPKV;
     assert_int_equal(server_reply(net, sep, &kv, 0, msg, sizeof msg), MPC_EARG);
     assert_non_null(strstr(msg, "secure engine"));
     kv.policy = KV_MPCACHE;
@@ -441,6 +448,7 @@ int main(void)
         cmocka_unit_test(test_server_and_dealer_refuse_a_bad_policy_with_a_reason),
         cmocka_unit_test(test_secure_mpcache_equals_fixed_for_128_steps_within_the_budget),
         cmocka_unit_test(test_secure_streaming_equals_fixed_for_128_steps_within_the_budget),
+        cmocka_unit_test(test_secure_h2o_equals_fixed_for_128_steps_within_the_budget),
     };
     const char *filter = getenv("MPCLLM_TEST_FILTER");
     if (filter && *filter) cmocka_set_test_filter(filter);

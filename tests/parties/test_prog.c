@@ -9,8 +9,9 @@
  *   client, the server and the dealer build the same kv_config_t.
  * - party_prog_check refuses, with a reason that names the flag: R > S for
  *   mpcache, a policy the secure engine does not run (only when secure),
- *   --pad-to with mpcache, bad clusters, an unknown policy id; it accepts
- *   full, streaming and mpcache, and h2o when not secure.
+ *   --pad-to with mpcache or h2o, bad clusters, an unknown policy id; it
+ *   accepts full, streaming, h2o and mpcache, and the others when not
+ *   secure.
  * - mpcllm generate and mpcllm-client exit 2 with one line for the same
  *   mistakes on the command line. */
 #include "testutil.h"
@@ -128,7 +129,7 @@ static void test_party_prog_check_refuses_bad_policies_with_a_reason(void **stat
     for (int pol = KV_FULL; pol < KV_POLICY_COUNT; pol++) {
         kv.policy = (kv_policy_t)pol;
         party_prog_t p = prog_with(&kv, 47, 128);
-        /* every policy runs in the fixed engine; the secure one runs three */
+        /* every policy runs in the fixed engine; the secure one runs four */
         assert_int_equal(party_prog_check(&p, 0, err), MPC_OK);
         if (party_policy_secure(pol))
             assert_int_equal(party_prog_check(&p, 1, err), MPC_OK);
@@ -150,6 +151,8 @@ static void test_party_prog_check_refuses_bad_policies_with_a_reason(void **stat
     p.flags |= PROG_PAD;
     assert_refused(&p, 1, "--pad-to");
     assert_refused(&p, 0, "--pad-to");
+    p.kv.policy = KV_H2O;
+    assert_refused(&p, 1, "--pad-to");
     kv.policy = KV_STREAMING; /* streaming pads */
     p = prog_with(&kv, 47, 128);
     p.flags |= PROG_PAD;
@@ -203,12 +206,13 @@ static void test_policy_usage_errors_exit_2_with_one_line(void **state)
         {"mpcllm", "generate", "--policy", "mpcache", "--pad-to", "60", NULL, "--pad-to"},
         {"mpcllm", "generate", "--engine", "fixed", "--policy", "mpcache", "--pad-to", "60", NULL,
          "--pad-to"},
-        {"mpcllm", "generate", "--policy", "h2o", "--engine", "secure", NULL, "secure engine"},
+        {"mpcllm", "generate", "--policy", "snapkv", "--engine", "secure", NULL, "secure engine"},
+        {"mpcllm", "generate", "--policy", "h2o", "--pad-to", "60", NULL, "--pad-to"},
         {"mpcllm", "generate", "--policy", "quest", NULL, "secure engine"},
         {"mpcllm", "generate", "--policy", "mpcache", "--budget", "0.75", NULL, "--static-keep"},
         {"mpcllm", "generate", "--engine", "fixed", "--policy", "mpcache", "--budget", "0.5",
          "--static-keep", "0.25", NULL, "--static-keep"},
-        {"mpcllm-client", "--server", "a", "--dealer", "b", "--plaintext", "--policy", "h2o", NULL,
+        {"mpcllm-client", "--server", "a", "--dealer", "b", "--plaintext", "--policy", "tova", NULL,
          "secure engine"},
         {"mpcllm-client", "--server", "a", "--dealer", "b", "--plaintext", "--policy", "mpcache",
          "--pad-to", "9", NULL, "--pad-to"},

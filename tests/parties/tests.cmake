@@ -3,5 +3,5 @@
 # several processes sharing the machine: they take minutes (ctest -LE slow
 # leaves them out).
 set(TEST_OPTIONS_generate TIMEOUT 1500 LABELS slow)
-# test_policy: two secure generations of 128 steps (about a minute each).
+# test_policy: three secure generations of 128 steps (about a minute each).
 set(TEST_OPTIONS_policy TIMEOUT 1500 LABELS slow)
