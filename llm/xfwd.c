@@ -233,6 +233,11 @@ mpc_err_t xfwd_set_policy(xfwd_t *x, const kv_config_t *kv)
     return kv->policy == KV_MPCACHE ? xmp_init(x) : MPC_OK;
 }
 
+const char *xfwd_error(const xfwd_t *x)
+{
+    return x->ctx ? x->ctx->err : x->err;
+}
+
 const uint64_t *xfwd_logits(const xfwd_t *x)
 {
     return x->logits;

@@ -61,6 +61,10 @@ mpc_err_t xfwd_setup(xfwd_t *x) MPC_WUR;
  * protocols' errors; x->ctx->err says why. */
 mpc_err_t xfwd_forward(xfwd_t *x, const int *tokens, int pos0, int n, int *next) MPC_WUR;
 
+/* The reason for the plain engine's last failure (a party's or the
+ * dealer's is in its context's err); never NULL. */
+const char *xfwd_error(const xfwd_t *x);
+
 /* This party's share of the last logits (vocab_size, scale f), or the plain
  * values; for tests, which add the two parties' shares. With reveal_logits,
  * P1's buffer holds the logits themselves after each step. */

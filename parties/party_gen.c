@@ -150,8 +150,7 @@ static mpc_err_t set_policy(xfwd_t *x, const party_prog_t *prog, char *err)
     kv_config_t kv;
     mpc_err_t e = party_prog_kv(prog, &kv, err);
     if (!e && xfwd_set_policy(x, &kv) != MPC_OK) {
-        snprintf(err, CHAN_ERR_BYTES, "the fixed-point engine does not run --policy %s",
-                 kv_policy_name(kv.policy));
+        snprintf(err, CHAN_ERR_BYTES, "%s", xfwd_error(x));
         e = MPC_EARG;
     }
     return e;
