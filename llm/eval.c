@@ -89,8 +89,8 @@ static mpc_err_t fixed_begin(void *self, kv_t *kv, int prompt_len, int n_pos, ch
         c.prompt_len = prompt_len;
         e = xfwd_set_policy(s->x, &c);
         if (e)
-            return llm_fail(err, e, "the fixed engine cannot run policy %s",
-                            kv_policy_name(c.policy));
+            return llm_fail(err, e, "the fixed engine cannot run policy %s: %s",
+                            kv_policy_name(c.policy), xfwd_error(s->x));
     }
     return e;
 }
@@ -109,7 +109,7 @@ static mpc_err_t fixed_step(void *self, int token, int pos, const float **logits
     } else {
         e = xfwd_forward(s->x, &token, pos, 1, &next);
     }
-    if (e) return llm_fail(err, e, "the fixed engine failed at position %d", pos);
+    if (e) return llm_fail(err, e, "the fixed engine at position %d: %s", pos, xfwd_error(s->x));
     s->stepped = 1;
     const uint64_t *lg = xfwd_logits(s->x);
     for (int i = 0; i < s->m->cfg.vocab_size; i++)
