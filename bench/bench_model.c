@@ -138,7 +138,7 @@ static int run(int argc, char **argv, int prefill, char *out)
 {
     const char *shape = NULL, *policy = "full", *device = "cpu", *dealer_mode = "offline",
                *netname = "none";
-    int T = 0, json = 0, steps = 1, ca = 32, cb = 16;
+    int T = 0, json = 0, steps = 1, ca = 32, cb = 16, fixed_budget = 0;
     double budget = 1.0, keep = 0.5;
     static const struct option opts[] = {
         {"shape", required_argument, 0, 's'},   {"seq", required_argument, 0, 'T'},
@@ -146,7 +146,7 @@ static int run(int argc, char **argv, int prefill, char *out)
         {"static-keep", required_argument, 0, 'S'}, {"device", required_argument, 0, 'd'},
         {"dealer", required_argument, 0, 'D'},  {"json", no_argument, 0, 'j'},
         {"net", required_argument, 0, 'n'},      {"steps", required_argument, 0, 'N'},
-        {"clusters", required_argument, 0, 'C'},
+        {"clusters", required_argument, 0, 'C'}, {"fixed-budget", required_argument, 0, 'F'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     int c;
     optind = 1;
@@ -163,6 +163,7 @@ static int run(int argc, char **argv, int prefill, char *out)
         case 'n': netname = optarg; break;
         case 'j': json = 1; break;
         case 'N': steps = atoi(optarg); break;
+        case 'F': fixed_budget = atoi(optarg); break;
         case 'C':
             if (sscanf(optarg, "%d,%d", &ca, &cb) != 2) {
                 fprintf(stderr, "mpcllm-bench: --clusters wants A,B (e.g. 32,16)\n");
@@ -172,7 +173,7 @@ static int run(int argc, char **argv, int prefill, char *out)
         case 'h':
             printf("usage: mpcllm-bench %s --shape NAME --seq T [--policy full|streaming|h2o|mpcache]\n"
                    "                    [--budget R] [--static-keep S] [--clusters A,B]\n"
-                   "                    [--steps N] [--device cpu|cuda] [--dealer offline|stream]\n"
+                   "                    [--steps N] [--fixed-budget N] [--device cpu|cuda] [--dealer offline|stream]\n"
                    "                    [--net none|lan|wan] [--json]\n"
                    "       (or --sweep T1,T2,... [--out DIR] instead of --seq: a table and a plot;\n"
                    "        a policy other than full also runs full at each T, for the ratios)\n"
@@ -260,6 +261,7 @@ static int run(int argc, char **argv, int prefill, char *out)
         kvc.static_keep = kvc.policy == KV_MPCACHE || keep > budget ? keep : budget;
         kvc.cluster_coarse = ca;
         kvc.cluster_fine = cb;
+        kvc.fixed_budget = fixed_budget; /* H2O's native schedule: one eviction per step */
         if (kv_config_check(&kvc, msg, sizeof msg)) {
             fprintf(stderr, "mpcllm-bench: %s\n", msg);
             return 2;
