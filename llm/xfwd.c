@@ -399,14 +399,7 @@ out:
 
 /* ---- the forward pass ---------------------------------------------------- */
 
-#define ALLOC(p, n)                                                                  \
-    do {                                                                             \
-        (p) = arena_zalloc(x->ar, (size_t)(n) * sizeof *(p) + 1);                     \
-        if (!(p)) {                                                                  \
-            e = xfwd_fail(x, MPC_ENOMEM, "out of memory in the forward pass");            \
-            goto out;                                                                \
-        }                                                                            \
-    } while (0)
+#define ALLOC(p, n) XFWD_ALLOC(p, n, "the forward pass")
 
 /* Rotates pairs of a row (length len, heads of hs) at position pos, from
  * scale 2f to 3f: (a, b) -> (a c - b s, a s + b c). Linear, so each party

@@ -19,14 +19,7 @@
 #include "mpc/fxp.h"
 #include "protocols/trunc.h"
 
-#define ALLOC(p, n)                                                                  \
-    do {                                                                             \
-        (p) = arena_zalloc(x->ar, (size_t)(n) * sizeof *(p) + 1);                     \
-        if (!(p)) {                                                                  \
-            e = xfwd_fail(x, MPC_ENOMEM, "out of memory in the attention");          \
-            goto out;                                                                \
-        }                                                                            \
-    } while (0)
+#define ALLOC(p, n) XFWD_ALLOC(p, n, "the attention")
 
 /* Appends the new rows to layer l's cache: their masks are opened once. */
 static mpc_err_t append_rows(xfwd_t *x, int l, const uint64_t *kn, const uint64_t *vn, size_t N)

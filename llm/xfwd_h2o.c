@@ -33,14 +33,7 @@
 #include "llm/xfwd_impl.h"
 #include "mpc/fxp.h"
 
-#define ALLOC(p, n)                                                                  \
-    do {                                                                             \
-        (p) = arena_zalloc(x->ar, (size_t)(n) * sizeof *(p) + 1);                     \
-        if (!(p)) {                                                                  \
-            e = xfwd_fail(x, MPC_ENOMEM, "out of memory in H2O");                    \
-            goto out;                                                                \
-        }                                                                            \
-    } while (0)
+#define ALLOC(p, n) XFWD_ALLOC(p, n, "H2O")
 
 mpc_err_t xh2o_init(xfwd_t *x)
 {

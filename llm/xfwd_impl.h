@@ -74,6 +74,18 @@ enum {
     OP_ARGMAX = 192,
     OP_SUMMARY = 208, /* MPCache: the cluster summaries' truncation */
 };
+/* Zeroed arena memory for n elements of *p, or: e = MPC_ENOMEM with the
+ * reason, and goto out (the functions here end in an `out:` that resets
+ * the arena). */
+#define XFWD_ALLOC(p, n, where)                                                      \
+    do {                                                                             \
+        (p) = arena_zalloc(x->ar, (size_t)(n) * sizeof *(p) + 1);                     \
+        if (!(p)) {                                                                  \
+            e = xfwd_fail(x, MPC_ENOMEM, "out of memory in " where);                 \
+            goto out;                                                                \
+        }                                                                            \
+    } while (0)
+
 /* The linear steps, dispatched by role (llm/xfwd_ops.c). */
 mpc_err_t x_matmul(xfwd_t *x, uint64_t *const *y, const uint64_t *in,
                    matmul_weight_t *const *ws, int nw, size_t m, int f, uint64_t site);

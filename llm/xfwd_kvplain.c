@@ -46,14 +46,7 @@
 #include "mpc/fxp.h"
 #include "protocols/trunc.h"
 
-#define ALLOC(p, n)                                                                                \
-    do {                                                                                           \
-        (p) = arena_zalloc(x->ar, (size_t)(n) * sizeof *(p) + 1);                                  \
-        if (!(p)) {                                                                                \
-            e = xfwd_fail(x, MPC_ENOMEM, "out of memory in the plaintext policy");                 \
-            goto out;                                                                              \
-        }                                                                                          \
-    } while (0)
+#define ALLOC(p, n) XFWD_ALLOC(p, n, "the plaintext policy")
 
 mpc_err_t xkv_init(xfwd_t *x)
 {

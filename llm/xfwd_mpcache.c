@@ -64,14 +64,7 @@
 #define SCORE_BITS(f) ((f) + 14)
 #define SENTINEL(f)   ((uint64_t)0 - ((uint64_t)1 << ((f) + 12)))
 
-#define ALLOC(p, n)                                                                  \
-    do {                                                                             \
-        (p) = arena_zalloc(x->ar, (size_t)(n) * sizeof *(p) + 1);                     \
-        if (!(p)) {                                                                  \
-            e = xfwd_fail(x, MPC_ENOMEM, "out of memory in MPCache");                \
-            goto out;                                                                \
-        }                                                                            \
-    } while (0)
+#define ALLOC(p, n) XFWD_ALLOC(p, n, "MPCache")
 
 static void stats_push_if(xfwd_t *x, const char *what)
 {
@@ -542,6 +535,21 @@ out:
     return e;
 }
 
+/* Every KV head's product with its opened S2 (k2 x g2) of layer src, in
+ * one flight: Z_g = X_g S2^T (trans: the gather, X_g is m x g2) or
+ * Z_g = X_g S2 (the scatter, X_g is m x k2). */
+static mpc_err_t s2_mul(xfwd_t *x, int src, uint64_t *Z, const uint64_t *X, size_t m, int trans)
+{
+    size_t G = (size_t)x->cfg.n_kv_heads;
+    const matmul_fixed_t *S = &x->mp_dynop[(size_t)src * G];
+    size_t in = trans ? S->cols : S->rows, out = trans ? S->rows : S->cols;
+    matmul_fixed_job_t jobs[64];
+    MPC_ASSERT(G <= 64);
+    for (size_t g = 0; g < G; g++)
+        jobs[g] = (matmul_fixed_job_t){Z + g * m * out, X + g * m * in, &S[g], m, trans};
+    return x_fixed_mul(x, jobs, (int)G);
+}
+
 mpc_err_t xmp_decode(xfwd_t *x, int l, const uint64_t *qh, int pos0, uint64_t *pv)
 {
     size_t G = (size_t)x->cfg.n_kv_heads, H = (size_t)x->cfg.n_heads, hs = (size_t)x->hs;
@@ -658,11 +666,7 @@ mpc_err_t xmp_decode(xfwd_t *x, int l, const uint64_t *qh, int pos0, uint64_t *p
                 for (size_t c = 0; c < g2m; c++)
                     Y[(g * wd + hl * B + b) * g2m + c] = sc[h * T + B + c * B + b];
         }
-        matmul_fixed_job_t jobs[64];
-        for (size_t g = 0; g < G; g++)
-            jobs[g] = (matmul_fixed_job_t){Gs + g * wd * k2m, Y + g * wd * g2m,
-                                           &x->mp_dynop[(size_t)src * G + g], wd, 1};
-        e = x_fixed_mul(x, jobs, (int)G);
+        e = s2_mul(x, src, Gs, Y, wd, 1);
         if (e) goto out;
     }
     for (size_t h = 0; h < H && !dealer; h++) {
@@ -689,11 +693,7 @@ mpc_err_t xmp_decode(xfwd_t *x, int l, const uint64_t *qh, int pos0, uint64_t *p
                 for (size_t b = 0; b < B; b++)
                     Pm[(g * wd + hl * B + b) * k2m + j] = pr[h * cnt + head + j * B + b];
         }
-        matmul_fixed_job_t jobs[64];
-        for (size_t g = 0; g < G; g++)
-            jobs[g] = (matmul_fixed_job_t){Pf + g * wd * g2m, Pm + g * wd * k2m,
-                                           &x->mp_dynop[(size_t)src * G + g], wd, 0};
-        e = x_fixed_mul(x, jobs, (int)G);
+        e = s2_mul(x, src, Pf, Pm, wd, 0);
         if (e) goto out;
     }
     {
