@@ -548,17 +548,17 @@ static int sweep(int argc, char **argv, int prefill, const char *list, const cha
                 fprintf(md, "| %d | %.3f | %.3f | %.3f | %.2f | %.2f | %.0f | %.1f |\n", Ts[k], t,
                         lan, wan, on / 1e6, at / 1e6, json_num(l, "rounds"),
                         json_num(l, "offline_bytes") / 1e6);
-            fprintf(dat, "%d %g %g %g %g %g %g %g %g %g %g\n", Ts[k], t, lan, wan, on / 1e6,
-                    at / 1e6, tf, lanf, wanf, onf / 1e6, atf / 1e6);
+            fprintf(dat, "%d %g %g %g %g %g %g %g %g %g %g %g\n", Ts[k], t, lan, wan, on / 1e6,
+                    at / 1e6, tf, lanf, wanf, onf / 1e6, atf / 1e6, onf / (onf - atf + R * atf));
         }
         fclose(f);
         fclose(md);
         fclose(dat);
         f = md = dat = NULL;
-        char plots[1024];
+        char plots[2048];
         if (base)
             snprintf(plots, sizeof plots,
-                     "set multiplot layout 1,3 title 'secure %s step: %s against full'\n"
+                     "set multiplot layout 1,4 title 'secure %s step: %s against full'\n"
                      "set ylabel 'seconds'\n"
                      "plot '%s.dat' u 1:2 w lp t '%s loopback', '' u 1:7 w lp t 'full loopback', "
                      "'' u 1:3 w lp t '%s LAN', '' u 1:8 w lp t 'full LAN', "
@@ -566,8 +566,13 @@ static int sweep(int argc, char **argv, int prefill, const char *list, const cha
                      "set ylabel 'online MB (both directions)'\n"
                      "plot '%s.dat' u 1:5 w lp t '%s', '' u 1:10 w lp t 'full'\n"
                      "set ylabel 'attention MB'\n"
-                     "plot '%s.dat' u 1:6 w lp t '%s', '' u 1:11 w lp t 'full'\n",
-                     what, policy, what, policy, policy, policy, what, policy, what, policy);
+                     "plot '%s.dat' u 1:6 w lp t '%s', '' u 1:11 w lp t 'full'\n"
+                     "set ylabel 'full / %s'\n"
+                     "plot '%s.dat' u 1:($10/$5) w lp t 'online bytes', '' u 1:($11/$6) w lp "
+                     "t 'attention bytes', '' u 1:($7/$2) w lp t 'loopback', '' u 1:($8/$3) w lp "
+                     "t 'LAN', '' u 1:($9/$4) w lp t 'WAN', '' u 1:12 w l dt 2 t 'bound'\n",
+                     what, policy, what, policy, policy, policy, what, policy, what, policy, policy,
+                     what);
         else
             snprintf(plots, sizeof plots,
                      "set multiplot layout 1,2 title 'secure %s cost against the cache length T'\n"
@@ -582,7 +587,7 @@ static int sweep(int argc, char **argv, int prefill, const char *list, const cha
                  "set output '%s.png'\n"
                  "set xlabel 'T'\nset logscale x 2\nset key left top\nset grid\n"
                  "%sunset multiplot\nEOF",
-                 dir, base ? 1500 : 1100, what, plots);
+                 dir, base ? 1900 : 1100, what, plots);
         if (system(path) != 0)
             fprintf(stderr, "mpcllm-bench: no plot (is gnuplot installed?); the table is in %s\n",
                     dir);
