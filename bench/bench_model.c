@@ -28,6 +28,7 @@ typedef struct job {
     int prefill; /* 1: prefill of T tokens; 0: decode steps at T, T + 1, ... */
     int T;
     int steps; /* decode steps measured (their mean is reported) */
+    int plan_wan; /* the top-k cost model plans for the WAN */
     const model_config_t *cfg;
     const model_t *m;
     const kv_config_t *kv; /* the policy (NULL: the full cache) */
@@ -58,6 +59,8 @@ static void *role_main(void *arg)
         return NULL;
     }
     if (j->kv) r->err = xfwd_set_policy(x, j->kv);
+    xfwd_opts_t o = {.pad_len = p == MPC_P1 ? 0 : -1, .plan_wan = j->plan_wan};
+    xfwd_set_opts(x, &o);
     if (!r->err) r->err = xfwd_setup(x);
     if (!r->err && !j->prefill) {
         stats_phase(&ctx->stats, PHASE_SETUP);
@@ -138,7 +141,7 @@ static int run(int argc, char **argv, int prefill, char *out)
 {
     const char *shape = NULL, *policy = "full", *device = "cpu", *dealer_mode = "offline",
                *netname = "none";
-    int T = 0, json = 0, steps = 1, ca = 32, cb = 16, fixed_budget = 0;
+    int T = 0, json = 0, steps = 1, ca = 32, cb = 16, fixed_budget = 0, plan_wan = 0;
     double budget = 1.0, keep = 0.5;
     static const struct option opts[] = {
         {"shape", required_argument, 0, 's'},   {"seq", required_argument, 0, 'T'},
@@ -147,6 +150,7 @@ static int run(int argc, char **argv, int prefill, char *out)
         {"dealer", required_argument, 0, 'D'},  {"json", no_argument, 0, 'j'},
         {"net", required_argument, 0, 'n'},      {"steps", required_argument, 0, 'N'},
         {"clusters", required_argument, 0, 'C'}, {"fixed-budget", required_argument, 0, 'F'},
+        {"plan", required_argument, 0, 'L'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     int c;
     optind = 1;
@@ -164,6 +168,13 @@ static int run(int argc, char **argv, int prefill, char *out)
         case 'j': json = 1; break;
         case 'N': steps = atoi(optarg); break;
         case 'F': fixed_budget = atoi(optarg); break;
+        case 'L':
+            if (strcmp(optarg, "lan") && strcmp(optarg, "wan")) {
+                fprintf(stderr, "mpcllm-bench: --plan is lan or wan\n");
+                return 2;
+            }
+            plan_wan = !strcmp(optarg, "wan");
+            break;
         case 'C':
             if (sscanf(optarg, "%d,%d", &ca, &cb) != 2) {
                 fprintf(stderr, "mpcllm-bench: --clusters wants A,B (e.g. 32,16)\n");
@@ -173,7 +184,8 @@ static int run(int argc, char **argv, int prefill, char *out)
         case 'h':
             printf("usage: mpcllm-bench %s --shape NAME --seq T [--policy full|streaming|h2o|mpcache]\n"
                    "                    [--budget R] [--static-keep S] [--clusters A,B]\n"
-                   "                    [--steps N] [--fixed-budget N] [--device cpu|cuda] [--dealer offline|stream]\n"
+                   "                    [--steps N] [--fixed-budget N] [--plan lan|wan]\n"
+                   "                    [--device cpu|cuda] [--dealer offline|stream]\n"
                    "                    [--net none|lan|wan] [--json]\n"
                    "       (or --sweep T1,T2,... [--out DIR] instead of --seq: a table and a plot;\n"
                    "        a policy other than full also runs full at each T, for the ratios)\n"
@@ -248,6 +260,7 @@ static int run(int argc, char **argv, int prefill, char *out)
     j->prefill = prefill;
     j->T = T;
     j->steps = steps;
+    j->plan_wan = plan_wan;
     j->cfg = &cfg;
     j->m = m;
     if (kvc.policy != KV_FULL) {
@@ -414,12 +427,12 @@ static int run(int argc, char **argv, int prefill, char *out)
                "\"attended_tokens\":%ld,\"online_bytes\":%llu,\"offline_bytes\":%llu,"
                "\"rounds\":%llu,\"time_s\":%.6f,\"offline_s\":%.6f,\"setup_bytes\":%llu,"
                "\"attention_bytes\":%llu,\"bound_ratio\":%.4f,\"lan_s\":%.6f,\"wan_s\":%.6f,"
-               "\"dealer\":\"%s\",\"net\":\"%s\",\"steps\":%d}\n",
+               "\"dealer\":\"%s\",\"net\":\"%s\",\"steps\":%d,\"plan\":\"%s\"}\n",
                shape, dev[0] ? "cuda" : "cpu", T, prefill ? "prefill" : "decode", policy, j->kv ? budget : 1.0, attended,
                (unsigned long long)online,
                (unsigned long long)offline, (unsigned long long)rounds, time_s, offline_s,
                (unsigned long long)setup, (unsigned long long)attn, bound, lan, wan,
-               stream ? "stream" : "offline", netname, (int)ns);
+               stream ? "stream" : "offline", netname, (int)ns, plan_wan ? "wan" : "lan");
     if (json) printf("%s", line);
     if (out) snprintf(out, JSON_BYTES, "%s", line);
     for (int p = 0; p < 3; p++) mpc_ctx_destroy(&r[p].ctx);

@@ -119,6 +119,11 @@ typedef struct xfwd_opts {
      * cost model (xfwd_mpcache_form), 'a' or 'b' forces a form (tests).
      * Both give the same values bit for bit; only the traffic differs. */
     int mpcache_form;
+    /* The network the top-k cost model plans for (protocols/topk.h): 0
+     * LAN (1 Gbit/s, 0.5 ms), 1 WAN (100 Mbit/s, 40 ms), where the rank
+     * algorithm's 2 rounds beat a sorting network's dozens. Public: all
+     * three roles must agree. */
+    int plan_wan;
 } xfwd_opts_t;
 
 /* MPCache's two forms of attention over a selection of k of the g middle

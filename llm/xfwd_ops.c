@@ -91,8 +91,9 @@ mpc_err_t x_bmat(xfwd_t *x, uint64_t *Z, const uint64_t *X, const uint64_t *Y, s
 mpc_err_t x_topk(xfwd_t *x, uint64_t *out, const uint64_t *in, size_t rows, size_t n, size_t k,
                  int nbits)
 {
-    topk_net_t lan = topk_net_lan();
-    topk_algo_t algo = topk_plan(rows, n, k, nbits, &lan);
+    topk_net_t net = topk_net_lan();
+    if (x->opts.plan_wan) net = (topk_net_t){100e6 / 8, 40e-3, 0};
+    topk_algo_t algo = topk_plan(rows, n, k, nbits, &net);
     if (x->role == MPC_DEALER) return topk_gen(x->ctx, rows, n, k, nbits, algo);
     if (x->role != XFWD_PLAIN) return topk_eval(x->ctx, out, in, rows, n, k, nbits, algo);
     topk_plain(out, in, rows, n, k, nbits, algo);

@@ -83,7 +83,7 @@ static mpc_err_t drive(xfwd_t *x, run_t *r, int slot, int knows)
     const model_config_t *c = &r->m->cfg;
     size_t V = (size_t)c->vocab_size;
     mpc_err_t e = xfwd_set_policy(x, &r->kv);
-    xfwd_opts_t o = {0, knows ? 0 : -1, 0, r->form};
+    xfwd_opts_t o = {.pad_len = knows ? 0 : -1, .mpcache_form = r->form};
     xfwd_set_opts(x, &o);
     if (!e) e = xfwd_setup(x);
     int next = -1, k = 0;
