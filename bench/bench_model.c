@@ -99,9 +99,14 @@ static void *role_main(void *arg)
     return NULL;
 }
 
+/* The offline run's tape files (gigabytes at long T): removed on any exit. */
+static char tape_path[2][128];
+
 static void die(const char *what, const char *detail)
 {
     fprintf(stderr, "mpcllm-bench: %s: %s\n", what, detail);
+    for (int p = 0; p < 2; p++)
+        if (tape_path[p][0]) unlink(tape_path[p]);
     exit(1);
 }
 
@@ -329,6 +334,7 @@ static int run(int argc, char **argv, int prefill, char *out)
     if (!stream) {
         for (int p = 0; p < 2; p++) {
             snprintf(path[p], sizeof path[p], "/tmp/mpcllm-benchm-%d-p%d.tape", (int)getpid(), p);
+            snprintf(tape_path[p], sizeof tape_path[p], "%s", path[p]);
             r[2].ctx.tape[p] = tape_writer_file(path[p], p, session, seed[p], err);
             if (!r[2].ctx.tape[p]) die("tape", err);
         }
@@ -438,7 +444,10 @@ static int run(int argc, char **argv, int prefill, char *out)
     for (int p = 0; p < 3; p++) mpc_ctx_destroy(&r[p].ctx);
     for (int p = 0; p < 2; p++) dev_free(&dev[p]);
     if (!stream)
-        for (int p = 0; p < 2; p++) unlink(path[p]);
+        for (int p = 0; p < 2; p++) {
+            unlink(path[p]);
+            tape_path[p][0] = 0;
+        }
     chan_free(&a);
     chan_free(&b);
     for (int i = 0; i < 4; i++) chan_free(&dl[i]);

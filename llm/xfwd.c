@@ -383,7 +383,10 @@ mpc_err_t xfwd_fill_random(xfwd_t *x, int T, uint64_t seed)
     }
     prg_free(&g);
     xfwd_part_switch(x, XPART_SETUP);
-    e = x_append(x, ops, fresh, cnt, (int)(2 * L * G));
+    /* G operands per flight: one flight of a long cache would exceed the
+     * channel's message limit (stories110M at T = 8192: 1.2 GB) */
+    for (size_t j = 0; j < 2 * L * G && !e; j += G)
+        e = x_append(x, ops + j, fresh + j, cnt + j, (int)G);
     for (int l = 0; mp && l < (int)L && !e; l++) {
         x->mp_ended[l] = 1;
         e = xmp_summarise(x, l, 0);
