@@ -21,7 +21,7 @@
 #include "mpc/fxp.h"
 
 #if defined(__SANITIZE_ADDRESS__)
-#define STEPS(n) ((n) / 3 + 2)
+#define STEPS(n) ((n) / 4 + 2)
 #else
 #define STEPS(n) (n)
 #endif
