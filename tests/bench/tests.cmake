@@ -3,4 +3,4 @@
 set(TEST_OPTIONS_accuracy TIMEOUT 900 LABELS slow)
 # The secure engine's slice runs the three roles over a short prompt: fast
 # enough for every pass, slow under the sanitizers.
-set(TEST_OPTIONS_acc_secure TIMEOUT 900)
+set(TEST_OPTIONS_acc_secure TIMEOUT 1800) # 435 s under the sanitizers beside other work
