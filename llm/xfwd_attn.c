@@ -142,7 +142,7 @@ mpc_err_t xfwd_attend(xfwd_t *x, int l, const uint64_t *qh, uint64_t *kn, const 
     if (x->policy == KV_MPCACHE && pos0 == 0) {
         /* the end of the prefill: look-once eviction (the prompt is one batch) */
         MPC_ASSERT(N == (size_t)x->kv.prompt_len);
-        e = xmp_prefill_end(x, l, p, N, step);
+        e = xmp_prefill_end(x, l, p, N);
         if (!e) e = xmp_summarise(x, l, step);
     }
     if (x->policy == KV_H2O) {

@@ -108,7 +108,7 @@ mpc_err_t xh2o_evict(xfwd_t *x, int l, int target)
     uint64_t *Y, *out, *rows, *acc;
     /* per KV head, the candidates' words: K row, V row, sum */
     ALLOC(Y, G * nc * W);
-    ALLOC(out, G * (k + 1) * W);
+    ALLOC(out, G * k * W); /* the kept candidates' words, (G, k, W) */
     ALLOC(rows, G * 2 * t * hs + 1);
     ALLOC(acc, G * t + 1);
     for (size_t g = 0; g < G && !dealer; g++) {
@@ -150,7 +150,7 @@ mpc_err_t xh2o_evict(xfwd_t *x, int l, int target)
         for (size_t g = 0; g < G && !dealer; g++)
             for (size_t i = 0; i + 1 < nc; i++)
                 for (size_t w = 0; w < W; w++)
-                    out[(g * (k + 1) + i) * W + w] =
+                    out[(g * k + i) * W + w] =
                         Y[(g * nc + i) * W + w] + d[(g * (nc - 1) + i) * W + w];
     } else if (k > 0) {
         /* several: the top k by sum, compacted in position order */
@@ -179,12 +179,8 @@ mpc_err_t xh2o_evict(xfwd_t *x, int l, int target)
         for (size_t g = 0; g < G; g++)
             for (size_t i = 0; i < nc; i++)
                 for (size_t r = 0; r < k; r++) M[(g * k + r) * nc + i] = Mt[(g * nc + i) * k + r];
-        uint64_t *o2;
-        ALLOC(o2, G * k * W);
-        e = x_bmat(x, o2, M, Y, G, k, nc, W);
+        e = x_bmat(x, out, M, Y, G, k, nc, W);
         if (e) goto out;
-        for (size_t g = 0; g < G && !dealer; g++)
-            memcpy(out + g * (k + 1) * W, o2 + g * k * W, k * W * 8);
     }
     /* the new cache: [kept heavy | recent], every word re-masked */
     for (size_t g = 0; g < G && !dealer; g++) {
@@ -192,7 +188,7 @@ mpc_err_t xh2o_evict(xfwd_t *x, int l, int target)
         const uint64_t *a = x->h2o_acc + ((size_t)l * G + g) * cap;
         uint64_t *rk = rows + (g * 2) * t * hs, *rv = rows + (g * 2 + 1) * t * hs;
         for (size_t i = 0; i < k; i++) {
-            const uint64_t *o = out + (g * (k + 1) + i) * W;
+            const uint64_t *o = out + (g * k + i) * W;
             memcpy(rk + i * hs, o, hs * 8);
             memcpy(rv + i * hs, o + hs, hs * 8);
             acc[g * t + i] = o[2 * hs];

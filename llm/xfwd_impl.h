@@ -44,6 +44,7 @@ struct xfwd {
      * which the second layer of a shared pair reuses: the static compaction
      * M (k x n) at the prefill, the dynamic S2 (G x k2 x g2) at a decode. */
     uint64_t **mp_static, **mp_dyn;
+    size_t *mp_words;      /* (2 n_layers) their capacities, in words */
     matmul_fixed_t *mp_dynop; /* (n_layers, G) S2 opened once as a fixed operand */
     uint64_t *h2o_acc;        /* H2O: (n_layers, G, seq_len) accumulated sums */
     int *mp_ended;         /* (n_layers) static eviction done */
@@ -136,7 +137,7 @@ mpc_err_t xfwd_attend(xfwd_t *x, int l, const uint64_t *qh, uint64_t *kn, const 
  * newly full clusters, and the attention of a decode step. */
 mpc_err_t xmp_init(xfwd_t *x);
 void xmp_free(xfwd_t *x);
-mpc_err_t xmp_prefill_end(xfwd_t *x, int l, const uint64_t *p, size_t N, uint64_t step);
+mpc_err_t xmp_prefill_end(xfwd_t *x, int l, const uint64_t *p, size_t N);
 mpc_err_t xmp_summarise(xfwd_t *x, int l, uint64_t step);
 mpc_err_t xmp_decode(xfwd_t *x, int l, const uint64_t *qh, int pos0, uint64_t *pv);
 /* H2O (llm/xfwd_h2o.c): the accumulated sums, their update with a step's

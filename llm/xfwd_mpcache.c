@@ -95,11 +95,12 @@ mpc_err_t xmp_init(xfwd_t *x)
     x->mp_static = calloc(L, sizeof *x->mp_static);
     x->mp_dyn = calloc(L, sizeof *x->mp_dyn);
     x->mp_dynop = calloc(L * G, sizeof *x->mp_dynop);
+    x->mp_words = calloc(2 * L, sizeof *x->mp_words);
     x->mp_ended = calloc(L, sizeof *x->mp_ended);
     x->mp_debug = calloc(L * G * x->cap2 + 1, sizeof *x->mp_debug);
     x->mp_debug_n = calloc(L, sizeof *x->mp_debug_n);
     if (!x->sum1 || !x->sum2 || !x->rmm2 || !x->summ1 || !x->summ2 || !x->mp_static ||
-        !x->mp_dyn || !x->mp_dynop || !x->mp_ended || !x->mp_debug || !x->mp_debug_n)
+        !x->mp_dyn || !x->mp_dynop || !x->mp_words || !x->mp_ended || !x->mp_debug || !x->mp_debug_n)
         return xfwd_fail(x, MPC_ENOMEM, "out of memory for MPCache's state");
     for (size_t i = 0; i < L * G; i++) {
         if (!is_source(x, (int)(i / G))) continue;
@@ -111,11 +112,42 @@ mpc_err_t xmp_init(xfwd_t *x)
     return MPC_OK;
 }
 
-static void free_sel(uint64_t **p, size_t words)
+/* The selection buffers of layer l: mp_static[l] (k x n at the prefill)
+ * and mp_dyn[l] (G x k2 x g2 at each decode step), each kept for the
+ * second layer of its pair. They only grow, so a decode step allocates
+ * nothing once the largest selection has been seen; their capacities in
+ * words are mp_words[l] and mp_words[L + l]. */
+static uint64_t **sel_slot(xfwd_t *x, int l, int dyn, size_t **cap)
 {
-    if (*p) sodium_memzero(*p, words * 8);
+    size_t L = (size_t)x->cfg.n_layers;
+    *cap = &x->mp_words[(dyn ? L : 0) + (size_t)l];
+    return dyn ? &x->mp_dyn[l] : &x->mp_static[l];
+}
+
+static void free_sel(xfwd_t *x, int l, int dyn)
+{
+    size_t *cap;
+    uint64_t **p = sel_slot(x, l, dyn, &cap);
+    if (*p) sodium_memzero(*p, *cap * 8);
     free(*p);
     *p = NULL;
+    *cap = 0;
+}
+
+/* Layer l's selection buffer for words words, zeroed or holding sel. */
+static uint64_t *keep_sel(xfwd_t *x, int l, int dyn, const uint64_t *sel, size_t words)
+{
+    size_t *cap;
+    uint64_t **p = sel_slot(x, l, dyn, &cap);
+    if (*cap < words || !*p) {
+        free_sel(x, l, dyn);
+        *p = malloc(words * 8 + 8);
+        if (!*p) return NULL;
+        *cap = words;
+    }
+    if (sel) memcpy(*p, sel, words * 8);
+    else memset(*p, 0, words * 8);
+    return *p;
 }
 
 void xmp_free(xfwd_t *x)
@@ -126,8 +158,11 @@ void xmp_free(xfwd_t *x)
             matmul_fixed_free(&x->sum1[i]);
             matmul_fixed_free(&x->sum2[i]);
         }
-    for (size_t l = 0; x->mp_static && l < L; l++) free_sel(&x->mp_static[l], 0);
-    for (size_t l = 0; x->mp_dyn && l < L; l++) free_sel(&x->mp_dyn[l], 0);
+    for (size_t l = 0; x->mp_static && x->mp_dyn && x->mp_words && l < L; l++) {
+        free_sel(x, (int)l, 0);
+        free_sel(x, (int)l, 1);
+    }
+    free(x->mp_words);
     for (size_t i = 0; x->mp_dynop && i < L * G; i++) matmul_fixed_free(&x->mp_dynop[i]);
     free(x->mp_dynop);
     if (x->rmm2) sodium_memzero(x->rmm2, L * G * x->cap2 * 2 * (size_t)x->hs * 8);
@@ -141,17 +176,6 @@ void xmp_free(xfwd_t *x)
     free(x->mp_ended);
     free(x->mp_debug);
     free(x->mp_debug_n);
-}
-
-/* A selection kept for the next layer of the pair (malloc'd, replaced). */
-static uint64_t *keep_sel(xfwd_t *x, uint64_t **slot, const uint64_t *sel, size_t words)
-{
-    free_sel(slot, 0);
-    *slot = malloc(words * 8 + 8);
-    if (*slot && sel) memcpy(*slot, sel, words * 8);
-    else if (*slot) memset(*slot, 0, words * 8 + 8);
-    (void)x;
-    return *slot;
 }
 
 /* ---- static eviction ------------------------------------------------------ */
@@ -170,9 +194,8 @@ static mpc_err_t cache_replace(xfwd_t *x, matmul_fixed_t *const *ys, const uint6
     return x_append(x, ys, rows, cnt, count);
 }
 
-mpc_err_t xmp_prefill_end(xfwd_t *x, int l, const uint64_t *p, size_t N, uint64_t step)
+mpc_err_t xmp_prefill_end(xfwd_t *x, int l, const uint64_t *p, size_t N)
 {
-    (void)step;
     const kv_config_t *kc = &x->kv;
     size_t G = (size_t)x->cfg.n_kv_heads, H = (size_t)x->cfg.n_heads, hs = (size_t)x->hs;
     size_t P = N, bs = (size_t)kv_static_keep(kc), W = (size_t)kv_static_window(kc);
@@ -216,7 +239,7 @@ mpc_err_t xmp_prefill_end(xfwd_t *x, int l, const uint64_t *p, size_t N, uint64_
         if (e) goto out;
         for (size_t i = 0; i < n; i++)
             for (size_t r = 0; r < k; r++) M[r * n + i] = Mt[i * k + r];
-        if (!keep_sel(x, &x->mp_static[l], M, k * n)) {
+        if (!keep_sel(x, l, 0, M, k * n)) {
             e = xfwd_fail(x, MPC_ENOMEM, "out of memory in MPCache");
             goto out;
         }
@@ -606,7 +629,7 @@ mpc_err_t xmp_decode(xfwd_t *x, int l, const uint64_t *qh, int pos0, uint64_t *p
     }
     if (!all) {
         if (src == l) {
-            S2 = keep_sel(x, &x->mp_dyn[l], NULL, G * k2m * g2m);
+            S2 = keep_sel(x, l, 1, NULL, G * k2m * g2m);
             if (!S2) {
                 e = xfwd_fail(x, MPC_ENOMEM, "out of memory in MPCache");
                 goto out;
@@ -620,8 +643,11 @@ mpc_err_t xmp_decode(xfwd_t *x, int l, const uint64_t *qh, int pos0, uint64_t *p
             MPC_ASSERT(G <= 64);
             for (size_t g = 0; g < G && k2m && form == 'a' && !e; g++) {
                 ops[g] = &x->mp_dynop[(size_t)l * G + g];
-                matmul_fixed_free(ops[g]);
-                e = x_fixed_reserve(x, ops[g], k2m, g2m);
+                ops[g]->rows = 0; /* re-masked afresh; the shape changes every B steps */
+                if (ops[g]->cap != k2m || ops[g]->cols != g2m) {
+                    matmul_fixed_free(ops[g]);
+                    e = x_fixed_reserve(x, ops[g], k2m, g2m);
+                }
                 fresh[g] = S2 + g * k2m * g2m;
                 rows[g] = k2m;
             }
