@@ -387,7 +387,6 @@ static int run(int argc, char **argv, int prefill, char *out)
     /* decode: the mean of the measured steps */
     uint64_t ns = prefill ? 1 : (uint64_t)steps;
     time_s /= (double)ns;
-    offline_s /= (double)ns;
     uint64_t online = (s0.bytes_sent + s1.bytes_sent) / ns;
     uint64_t rounds = (s0.rounds > s1.rounds ? s0.rounds : s1.rounds) / ns;
     uint64_t offline = (s0.offline_bytes + s1.offline_bytes) / ns;
@@ -416,7 +415,7 @@ static int run(int argc, char **argv, int prefill, char *out)
     fprintf(stderr,
             "%s %s T=%d %s: %.4f s online (%s dealer), %.2f MB online both ways, %llu rounds, "
             "%.2f MB offline, %.2f MB setup\n  modelled: LAN %.4f s (1 Gbit/s, 0.5 ms RTT), "
-            "WAN %.4f s (100 Mbit/s, 40 ms RTT); offline generation %.3f s\n",
+            "WAN %.4f s (100 Mbit/s, 40 ms RTT); offline generation %.3f s (the setup and every measured step)\n",
             prefill ? "prefill" : "decode", shape, T, policy, time_s, stream ? "streaming" : "offline",
             online / 1e6, (unsigned long long)rounds, offline / 1e6, setup / 1e6, lan, wan,
             offline_s);
@@ -512,7 +511,9 @@ static int sweep(int argc, char **argv, int prefill, const char *list, const cha
         snprintf(tbuf, sizeof tbuf, "%d", Ts[k]);
         fprintf(stderr, "== T = %d (%d of %d)%s\n", Ts[k], k + 1, n, base ? ": full" : "");
         if (base) {
-            /* the full cache costs the same at every step: one is measured */
+            /* one full step, at T: its cost grows by one token per step, so
+             * against the policy's mean over T .. T + N - 1 the ratios are
+             * understated by about (N - 1) / 2T */
             args[na] = "--policy";
             args[na + 1] = "full";
             args[na + 2] = "--steps";

@@ -202,7 +202,7 @@ mpc_err_t dev_beaver(dev_ctx_t *d, uint64_t *z, const uint64_t *c, const uint64_
 {
     uint64_t *g = NULL;
     size_t mark = 0;
-    if (dev_choose(d, "beaver", n)) {
+    if (choose(d, "beaver", n, 6 * n)) { /* 5 words up and 1 down per multiply-add */
         mark = dev_mark(d);
         g = dev_take(d, "beaver", 5 * n);
     }
@@ -227,7 +227,7 @@ mpc_err_t dev_trunc_finish(dev_ctx_t *d, uint64_t *out, const uint64_t *c, const
     MPC_ASSERT(f > 0 && f < 62);
     uint64_t *g = NULL;
     size_t mark = 0;
-    if (dev_choose(d, "trunc_finish", n)) {
+    if (choose(d, "trunc_finish", n, 4 * n)) { /* 3 up, 1 down */
         mark = dev_mark(d);
         g = dev_take(d, "trunc_finish", 3 * n);
     }
