@@ -21,7 +21,7 @@ void launch_sibling(char *out, size_t cap, const char *name);
  * set. */
 pid_t launch_ready(char *const argv[], char *endpoint, size_t cap, int timeout_ms, char *err,
                    size_t errcap);
-/* Starts argv[0] and returns its pid (-1 on failure). The child gets SIGTERM
+/* Starts argv[0] and returns its pid (-1 on failure). The child gets SIGKILL
  * when the calling thread ends (Linux PR_SET_PDEATHSIG), so that no role
  * outlives a launcher that was killed. */
 pid_t launch_spawn(char *const argv[]);

@@ -172,7 +172,7 @@ static int run_fixed(const char *model, const char *tokenizer, const char *promp
         printer_json_attended(stdout, att, decoded, L);
         printf("}\n");
     } else {
-        fprintf(stderr, "fixed-point engine: %d tokens in %.3f s (policy %s)\n", steps - P + 1, dt,
+        fprintf(stderr, "fixed-point engine: %d tokens in %.3f s (policy %s)\n", decoded + 1, dt,
                 kv_policy_name(kv->policy));
     }
     printer_free(&pr);

@@ -39,7 +39,7 @@ static void on_logits(void *arg, const uint64_t *logits, int n, int f)
     if (l->steps == l->cap) {
         int cap = l->cap ? 2 * l->cap : 16;
         double *v = realloc(l->v, (size_t)cap * (size_t)n * sizeof *v);
-        if (!v) return;
+        if (!v) cli_fail(prog, "out of memory keeping the logits");
         l->v = v;
         l->cap = cap;
     }
@@ -293,7 +293,7 @@ int main(int argc, char **argv)
         net_opts_wipe(&pn.self);
         net_opts_wipe(&self);
         if (e) cli_fail(prog, "%s: %s%s", mpc_err_str(e), party_peer_name(&ctx), ctx.err);
-        int gen = steps - P + 1;
+        int gen = io.n_attended + 1; /* fewer than steps - P + 1 after an early stop */
         if (json) {
             printf("{\"text\":");
             printer_json_string(stdout, pr.text, pr.len);

@@ -1,7 +1,8 @@
 /* parties/party_gen.c - the private generation program, as each role runs
  * it: the same loop over the fixed-point engine (llm/xfwd.h), whose backend
- * follows the role. The loop always runs every step, since the step count
- * is public and stopping at BOS would reveal the output's length. The
+ * follows the role. The loop runs every step, since the step count is
+ * public and stopping at BOS would reveal the output's length, unless the
+ * client opted into that reveal (PROG_EARLY_STOP). The
  * program's KV-cache policy travels in the hellos (party_kv_t), and every
  * role builds its kv_config_t here, the same way. */
 #include "parties/party.h"
@@ -171,7 +172,6 @@ static xfwd_opts_t prog_opts(const party_prog_t *prog, const party_gen_io_t *io)
 {
     xfwd_opts_t o = {.pad = (prog->flags & PROG_PAD) != 0, .pad_len = io ? io->pad_len : -1,
                      .reveal_logits = (prog->flags & PROG_REVEAL_LOGITS) != 0};
-    if (!o.pad) o.pad_len = io ? 0 : -1;
     return o;
 }
 
