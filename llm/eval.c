@@ -81,9 +81,10 @@ static mpc_err_t fixed_begin(void *self, kv_t *kv, int prompt_len, int n_pos, ch
     xfwd_free(&s->x);
     s->prompt_len = prompt_len;
     s->stepped = 0;
-    if (err) *err = '\0';
+    *err = '\0';
     mpc_err_t e = xfwd_new(&s->x, &s->m->cfg, s->m, NULL, XFWD_PLAIN, s->f, s->round_seed, err);
-    if (!e) e = xfwd_setup(s->x);
+    if (!e && (e = xfwd_setup(s->x)) != MPC_OK)
+        return llm_fail(err, e, "the fixed engine: %s", xfwd_error(s->x));
     if (!e && kv) {
         kv_config_t c = *kv_config(kv);
         c.prompt_len = prompt_len;

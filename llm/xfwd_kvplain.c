@@ -92,7 +92,6 @@ mpc_err_t xkv_prompt(xfwd_t *x, int l, const uint64_t *qh, const uint64_t *kn, c
     mpc_err_t e = MPC_OK;
     arena_mark_t mk = arena_mark(x->ar);
     float *q, *k, *v, *pr;
-    if (x->opts.pad) return xfwd_fail(x, MPC_EARG, "--pad-to does not work with this policy yet");
     MPC_ASSERT(T <= (size_t)P); /* a batch never runs past the prompt */
     ALLOC(q, H * hs);
     ALLOC(k, G * hs);
