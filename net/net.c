@@ -1,16 +1,20 @@
 /* net/net.c - the ZeroMQ context, option checks, and the ZAP handler.
  *
- * A net_t owns one ZeroMQ context. The first socket bound with an allow-list
- * starts a ZAP handler (RFC 27) on inproc://zeromq.zap.01 in that context, on
- * a thread the net_t owns until net_free. Once a handler is bound, libzmq
+ * A net_t owns one ZeroMQ context. The first CURVE socket that binds starts
+ * a ZAP handler (RFC 27) on inproc://zeromq.zap.01 in that context, on a
+ * thread the net_t owns until net_free. Once a handler is bound, libzmq
  * consults it for every CURVE handshake in the context, with or without a
- * ZAP domain, so the handler tells the cases apart by the domain: a socket
- * with an allow-list uses the list's absolute directory path as its domain,
- * and the handler admits a client only if its public key is in a file of
- * that directory; a socket without one has no domain, and the handler admits
- * every client, as libzmq would without a handler. Clients cannot choose the
- * domain; it is the server socket's own setting. The directory is read on
- * every handshake, so keys added to it later are admitted without a restart.
+ * ZAP domain, so the handler tells the cases apart by the binding socket's
+ * domain, which clients cannot choose:
+ *   - no domain: admit every CURVE client, as libzmq would without a handler;
+ *   - an absolute directory path (an allow-list): admit a client only if its
+ *     public key is in a file of that directory, read on every handshake, so
+ *     keys added later are admitted without a restart;
+ *   - "key:" and a Z85 key (a channel bound for one client): admit that key
+ *     and no other.
+ * Every admitted CURVE client gets its public key, in Z85, as its User-Id,
+ * which libzmq attaches to each message it sends: that is how a listener
+ * learns who sent a hello (net_listen.c).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -83,7 +87,7 @@ mpc_err_t net_opts_check(const net_opts_t *o, const char *endpoint, int connecti
         !(o->rate_mbit >= 0 && isfinite(o->rate_mbit)))
         return net_fail(err, MPC_EARG, "shaping delay and rate must be finite and >= 0");
     if (!o->curve) {
-        if (o->allow_dir && !connecting)
+        if ((o->allow_dir || o->only_key) && !connecting)
             return net_fail(err, MPC_EARG, "an allow-list needs CURVE (curve = 1)");
         return MPC_OK;
     }
@@ -178,23 +182,39 @@ static int allow_dir_admits(const char *dir, const uint8_t key[NET_KEY_BYTES])
     return found;
 }
 
-/* Answers one ZAP request: accept when there is no domain (no allow-list),
- * else only a CURVE client whose key the domain's directory lists. */
+/* Whether the domain of a binding socket (dlen bytes) admits the CURVE
+ * client key (see the top). */
+static int domain_admits(const char *domain, size_t dlen, const uint8_t key[NET_KEY_BYTES])
+{
+    if (dlen == 0) return 1;
+    if (dlen >= NET_ENDPOINT_BYTES) return 0;
+    char d[NET_ENDPOINT_BYTES];
+    memcpy(d, domain, dlen);
+    d[dlen] = '\0';
+    if (strncmp(d, NET_ZAP_KEY_PREFIX, strlen(NET_ZAP_KEY_PREFIX)) == 0) {
+        uint8_t only[NET_KEY_BYTES];
+        const char *z85 = d + strlen(NET_ZAP_KEY_PREFIX);
+        return strlen(z85) == 40 && zmq_z85_decode(only, z85) &&
+               sodium_memcmp(only, key, NET_KEY_BYTES) == 0;
+    }
+    return d[0] == '/' && allow_dir_admits(d, key);
+}
+
+/* Answers one ZAP request: a CURVE client whose key the socket's domain
+ * admits gets 200 and its key (Z85) as User-Id; anyone else 400. */
 static void zap_answer(void *rep, zmq_msg_t *f, int nf)
 {
-    const char *status = "400", *text = "not on the allow-list";
-    if (nf >= 6 && zmq_msg_size(&f[0]) == 3 && memcmp(zmq_msg_data(&f[0]), "1.0", 3) == 0) {
-        size_t dlen = zmq_msg_size(&f[2]);
-        if (dlen == 0) {
+    const char *status = "400", *text = "not admitted";
+    char user[41] = "";
+    if (nf == 7 && zmq_msg_size(&f[0]) == 3 && memcmp(zmq_msg_data(&f[0]), "1.0", 3) == 0 &&
+        zmq_msg_size(&f[5]) == 5 && memcmp(zmq_msg_data(&f[5]), "CURVE", 5) == 0 &&
+        zmq_msg_size(&f[6]) == NET_KEY_BYTES) {
+        const uint8_t *key = zmq_msg_data(&f[6]);
+        if (domain_admits(zmq_msg_data(&f[2]), zmq_msg_size(&f[2]), key) &&
+            zmq_z85_encode(user, key, NET_KEY_BYTES))
             status = "200", text = "OK";
-        } else if (nf == 7 && zmq_msg_size(&f[5]) == 5 &&
-                   memcmp(zmq_msg_data(&f[5]), "CURVE", 5) == 0 &&
-                   zmq_msg_size(&f[6]) == NET_KEY_BYTES && dlen < NET_ENDPOINT_BYTES) {
-            char dir[NET_ENDPOINT_BYTES];
-            memcpy(dir, zmq_msg_data(&f[2]), dlen);
-            dir[dlen] = '\0';
-            if (allow_dir_admits(dir, zmq_msg_data(&f[6]))) status = "200", text = "OK";
-        }
+        else
+            user[0] = '\0';
     }
     const void *id = nf >= 2 ? zmq_msg_data(&f[1]) : "";
     size_t idlen = nf >= 2 ? zmq_msg_size(&f[1]) : 0;
@@ -202,7 +222,7 @@ static void zap_answer(void *rep, zmq_msg_t *f, int nf)
     zmq_send(rep, id, idlen, ZMQ_SNDMORE);
     zmq_send(rep, status, 3, ZMQ_SNDMORE);
     zmq_send(rep, text, strlen(text), ZMQ_SNDMORE);
-    zmq_send(rep, "", 0, ZMQ_SNDMORE);
+    zmq_send(rep, user, strlen(user), ZMQ_SNDMORE);
     zmq_send(rep, "", 0, 0);
 }
 
@@ -242,7 +262,7 @@ mpc_err_t net_zap_start(net_t *n, char *err)
     mpc_err_t e = MPC_OK;
     pthread_mutex_lock(&n->lock);
     if (!n->zap_running) {
-        /* Bound here, before any allow-list socket exists, so that no
+        /* Bound here, before any binding CURVE socket exists, so that no
          * handshake can find the context without its handler. */
         void *rep = zmq_socket(n->zctx, ZMQ_REP);
         int linger = 0;

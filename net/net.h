@@ -19,9 +19,13 @@
  *
  * CurveZMQ is on unless net_opts_t.curve is 0 (the plaintext debug mode;
  * CURVE does not run over inproc://). A connecting side pins the server's
- * public key. A binding side with an allow-list directory installs a ZAP
- * handler that admits only the public keys found there; without one, any
- * client that knows the server's key may connect.
+ * public key. Every binding side runs a ZAP handler (net.c), which records
+ * the key each client authenticated with, so that a listener can tell the
+ * caller who sent a hello (net_request_key). With an allow-list directory
+ * the handler admits only the public keys found there; without one, any
+ * client that knows the server's key may connect. A channel bound for one
+ * client (net_request_accept, or net_opts_t.only_key) admits that client's
+ * key and no other, so nobody else can take the channel meant for it.
  *
  * Every blocking call gives up after opts.timeout_ms (-1: never) with
  * MPC_EPEER and a clear reason (timeout, peer disconnected, CURVE handshake
@@ -64,6 +68,8 @@ typedef struct net_opts {
     uint8_t secret_key[NET_KEY_BYTES];
     uint8_t server_key[NET_KEY_BYTES];      /* connecting side: the server's key, pinned */
     const char *allow_dir;                  /* binding side: ZAP allow-list, or NULL */
+    const uint8_t *only_key;                /* binding side: admit this CURVE key only
+                                               (NET_KEY_BYTES; overrides allow_dir), or NULL */
     int timeout_ms;                         /* per blocking call; default 30000 */
     double delay_ms;                        /* shaping: added one-way delay; 0 = off */
     double rate_mbit;                       /* shaping: rate limit in Mbit/s; 0 = off */
@@ -91,23 +97,61 @@ chan_t *net_chan_connect(net_t *n, const char *endpoint, const net_opts_t *o, ch
 const char *net_chan_endpoint(const chan_t *c);
 
 /* A rendezvous point for many sessions (ZMQ_ROUTER at endpoint). Each
- * client dials it with a hello payload; net_accept binds a fresh channel for
- * that client on an ephemeral port of the listener's host, with the same
- * keys and allow-list, and answers the client with its endpoint. */
+ * client dials it with a hello; the listener hands each well-formed hello to
+ * the caller as a request (net_next), which the caller either accepts, with
+ * a fresh channel on an ephemeral port of the listener's host that only the
+ * request's key may join (same keys and shaping), or refuses with a code and
+ * a reason. A request that waits for its answer holds no channel: only the
+ * client's own connection to the listener. */
 net_listener_t *net_listen(net_t *n, const char *endpoint, const net_opts_t *o, char *err);
 void net_listener_free(net_listener_t **l);
 const char *net_listener_endpoint(const net_listener_t *l);
-/* Waits up to timeout_ms (-1: forever) for a client. On success returns its
- * channel and copies its hello (up to cap bytes) to hello, its length to
- * *len. Returns NULL with err set on timeout or failure; a timeout sets
- * *len to 0 and err to "timeout". A client whose hello is malformed or
- * longer than cap is answered with a refusal (its net_dial fails with the
- * reason) and does not end the wait. */
+
+/* One client's hello, waiting for an answer. */
+typedef struct net_request net_request_t;
+
+/* Waits up to timeout_ms (-1: forever) for a client's hello and returns it
+ * in *out (owned by the caller: answer it with net_request_accept or
+ * net_request_refuse, or drop it with net_request_free). A malformed or
+ * over-long hello is answered with a refusal there and then (its net_dial
+ * fails with the reason) and does not end the wait. Returns MPC_OK, or
+ * MPC_EPEER with err "timeout" (and *out NULL) when no hello came, or
+ * MPC_EIO when the socket failed. */
+mpc_err_t net_next(net_listener_t *l, int timeout_ms, net_request_t **out, char *err) MPC_WUR;
+/* The hello's bytes and their number; valid until the request is answered. */
+const void *net_request_hello(const net_request_t *r, size_t *len);
+/* The CURVE public key (NET_KEY_BYTES) the client authenticated with on
+ * this connection, or NULL in plaintext mode, where nobody is authenticated. */
+const uint8_t *net_request_key(const net_request_t *r);
+/* Binds a fresh channel for the request's client, admitting its key only,
+ * and answers the client with the channel's endpoint. Frees *r and sets it
+ * to NULL, in every case. Returns NULL with the reason in err when this side
+ * could not open a channel (the client is then refused). */
+chan_t *net_request_accept(net_listener_t *l, net_request_t **r, char *err);
+/* Answers the client with a refusal: its net_dial fails with code (an
+ * mpc_err_t other than MPC_OK) and "the listener refused us: WHY". Frees *r
+ * and sets it to NULL. */
+void net_request_refuse(net_listener_t *l, net_request_t **r, mpc_err_t code, const char *why);
+/* Frees a request without answering it (the client times out). Accepts
+ * NULL and sets *r to NULL. */
+void net_request_free(net_request_t **r);
+
+/* net_next, then net_request_accept: the first client's channel and its
+ * hello (up to cap bytes; a longer one is refused) in hello and *len, and
+ * its authenticated key in peer_key when that is not NULL (zero in
+ * plaintext mode). Returns NULL with err set on timeout ("timeout", *len 0)
+ * or failure. */
 chan_t *net_accept(net_listener_t *l, int timeout_ms, void *hello, size_t cap, size_t *len,
-                   char *err);
-/* Dials a listener with a hello, then connects to the channel it assigns. */
+                   uint8_t *peer_key, char *err);
+
+/* The prefix of net_dial's reason when the listener refused the client. */
+#define NET_REFUSED "the listener refused us: "
+/* Dials a listener with a hello, then connects to the channel it assigns.
+ * Returns NULL with the reason in err on failure; *refusal (when not NULL)
+ * is then the listener's code if it refused the hello (the reason starts
+ * with NET_REFUSED), else MPC_OK. */
 chan_t *net_dial(net_t *n, const char *endpoint, const net_opts_t *o, const void *hello,
-                 size_t len, char *err);
+                 size_t len, mpc_err_t *refusal, char *err);
 
 /* --- CurveZMQ key files ------------------------------------------------- */
 

@@ -27,6 +27,10 @@
 #define NET_TAG_ASSIGN CHAN_TAG('c', 'h', 'a', 'n')
 #define NET_TAG_REFUSE CHAN_TAG('f', 'a', 'i', 'l')
 
+/* The ZAP domain of a socket that admits one client key: this prefix and
+ * the key in Z85 (net.c). */
+#define NET_ZAP_KEY_PREFIX "key:"
+
 /* Longest endpoint string kept (the resolved one included). */
 #define NET_ENDPOINT_BYTES 256
 
@@ -67,6 +71,7 @@ typedef struct net_sock {
     unsigned ok;     /* handshakes that succeeded */
     unsigned failed; /* handshakes that failed */
     unsigned disc;   /* connections that ended */
+    unsigned accept_failed; /* binding side: connections it could not accept (out of files) */
     int gone;        /* our peer, once connected, went away */
     int refused;     /* connecting side: the server refused the handshake */
     int troubled;    /* some call failed: do not linger on close */

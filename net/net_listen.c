@@ -2,11 +2,16 @@
  * channel per client.
  *
  * The listener is a ZMQ_ROUTER; a client dials it from a ZMQ_DEALER with one
- * frame (tag 'helo', sequence 0, no session) carrying its hello. net_accept
- * binds a new PAIR channel for that client, with the listener's keys,
- * allow-list, timeout and shaping, and answers with its endpoint (tag
- * 'chan'), or with a reason (tag 'fail') if it will not serve the client.
- * The client then connects to that endpoint and drops the DEALER.
+ * frame (tag 'helo', sequence 0, no session) carrying its hello. net_next
+ * hands each well-formed hello to the caller as a request, with the key the
+ * client authenticated with (the User-Id that net.c's ZAP handler gave its
+ * connection). The caller answers: net_request_accept binds a new PAIR
+ * channel with the listener's keys, timeout and shaping, whose ZAP domain
+ * admits the request's key only, and sends its endpoint (tag 'chan');
+ * net_request_refuse sends a reason (tag 'fail', the code in the depth
+ * field). The client then connects to that endpoint and drops the DEALER.
+ * Binding the channel to the key is what stops a stranger who knows the
+ * listener's public key from racing the client to its channel.
  *
  * Fresh endpoints: tcp:// listeners give an ephemeral port on the same
  * interface, and the client joins the port to the host it dialed, because
@@ -14,16 +19,25 @@
  * listeners give PATH.N next to their own path, inproc:// ones NAME.N.
  *
  * A malformed or over-long hello is answered with 'fail' and never ends a
- * net_accept: one bad client must not stop a server from accepting others.
+ * wait: one bad client must not stop a server from accepting others.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
 #include <zmq.h>
 
 #include "net/net_impl.h"
+
+struct net_request {
+    zmq_msg_t id; /* the client's ROUTER identity */
+    int curve;    /* the key below was authenticated */
+    uint8_t key[NET_KEY_BYTES];
+    size_t len;
+    uint8_t hello[]; /* len bytes */
+};
 
 struct net_listener {
     net_t *net;
@@ -32,17 +46,23 @@ struct net_listener {
     char *allow;
     char endpoint[NET_ENDPOINT_BYTES];
     uint64_t accepted; /* numbers fresh ipc and inproc endpoints */
+    unsigned failed_seen; /* sock.accept_failed when last looked at */
+    uint64_t paused_until; /* CLOCK_MONOTONIC ns; 0 while bound */
 };
+
+/* How long the listener stays unbound after it ran out of descriptors. */
+#define NET_PAUSE_MS 1000
 
 static const uint8_t no_session[CHAN_SESSION_BYTES];
 
-/* A rendezvous frame (tag, sequence 0, no session) holding len bytes, sent on
- * s, after an identity frame when id is not NULL. */
-static int send_frame(void *s, zmq_msg_t *id, uint32_t tag, const void *buf, size_t len, int flags)
+/* A rendezvous frame (tag, sequence 0, no session, code in the depth field)
+ * holding len bytes, sent on s, after an identity frame when id is not NULL. */
+static int send_frame(void *s, zmq_msg_t *id, uint32_t tag, uint64_t code, const void *buf,
+                      size_t len, int flags)
 {
     zmq_msg_t m;
     if (zmq_msg_init_size(&m, NET_HDR_BYTES + len) != 0) return -1;
-    net_frame_hdr_t h = {.tag = tag, .len = len};
+    net_frame_hdr_t h = {.tag = tag, .depth = code, .len = len};
     uint8_t *p = zmq_msg_data(&m);
     net_frame_put(p, &h);
     if (len) memcpy(p + NET_HDR_BYTES, buf, len);
@@ -59,9 +79,9 @@ static int send_frame(void *s, zmq_msg_t *id, uint32_t tag, const void *buf, siz
 
 /* Answers one client with 'fail'. A client that is gone, or whose queue is
  * full, misses the answer and times out on its own. */
-static void refuse(net_listener_t *l, zmq_msg_t *id, const char *why)
+static void refuse(net_listener_t *l, zmq_msg_t *id, mpc_err_t code, const char *why)
 {
-    send_frame(l->sock.s, id, NET_TAG_REFUSE, why, strlen(why), ZMQ_DONTWAIT);
+    send_frame(l->sock.s, id, NET_TAG_REFUSE, (uint64_t)code, why, strlen(why), ZMQ_DONTWAIT);
 }
 
 net_listener_t *net_listen(net_t *n, const char *endpoint, const net_opts_t *o, char *err)
@@ -78,6 +98,7 @@ net_listener_t *net_listen(net_t *n, const char *endpoint, const net_opts_t *o, 
     l->net = n;
     l->opts = *o;
     l->opts.allow_dir = NULL;
+    l->opts.only_key = NULL;
     if (o->allow_dir && !(l->allow = strdup(o->allow_dir))) {
         net_fail(err, MPC_ENOMEM, "out of memory");
         net_listener_free(&l);
@@ -146,11 +167,18 @@ static int recv_request(void *s, zmq_msg_t *id, zmq_msg_t *body)
     return frames == 2 ? 0 : -1;
 }
 
-/* Serves one waiting request. Returns 1 with the client's channel in *c, 0
- * when the request was refused or dropped, or -1 (err set) when this side
- * could not open a channel. */
-static int serve_request(net_listener_t *l, void *hello, size_t cap, size_t *len, chan_t **c,
-                         char *err)
+/* The key a CURVE client authenticated with, from the User-Id that the ZAP
+ * handler gave its connection. Returns 0, or -1 when there is none. */
+static int authenticated_key(zmq_msg_t *body, uint8_t key[NET_KEY_BYTES])
+{
+    const char *user = zmq_msg_gets(body, "User-Id");
+    return user && strlen(user) == 40 && zmq_z85_decode(key, user) ? 0 : -1;
+}
+
+/* Turns one waiting message into a request. Returns 1 with it in *out, or 0
+ * when the message was refused or dropped (or there was no memory for it:
+ * the client then times out). */
+static int take_request(net_listener_t *l, net_request_t **out)
 {
     zmq_msg_t id, body;
     zmq_msg_init(&id);
@@ -158,31 +186,28 @@ static int serve_request(net_listener_t *l, void *hello, size_t cap, size_t *len
     int rc = 0;
     net_frame_hdr_t h;
     char why[NET_ERR_BYTES];
+    uint8_t key[NET_KEY_BYTES] = {0};
     if (recv_request(l->sock.s, &id, &body) != 0) {
         /* not a dialer: nobody to answer */
     } else if (net_frame_check(zmq_msg_data(&body), zmq_msg_size(&body), no_session, 0, &h, why) !=
                MPC_OK) {
-        refuse(l, &id, why);
+        refuse(l, &id, MPC_EFORMAT, why);
     } else if (h.tag != NET_TAG_HELLO) {
-        refuse(l, &id, "expected a hello");
-    } else if (h.len > cap) {
-        snprintf(why, sizeof why, "a hello of %zu bytes is longer than the %zu accepted",
-                 (size_t)h.len, cap);
-        refuse(l, &id, why);
+        refuse(l, &id, MPC_EFORMAT, "expected a hello");
+    } else if (l->opts.curve && authenticated_key(&body, key) != 0) {
+        /* every CURVE connection passed the ZAP handler, which names its key:
+         * without one, fail closed */
+        refuse(l, &id, MPC_EPEER, "the listener could not tell which key this connection has");
     } else {
-        char ep[NET_ENDPOINT_BYTES];
-        if (fresh_endpoint(l, ep) != 0)
-            net_fail(err, MPC_EARG, "the channel endpoint for %s is too long", l->endpoint);
-        else
-            *c = net_chan_bind(l->net, ep, &l->opts, err);
-        if (!*c) {
-            refuse(l, &id, "the server could not open a channel");
-            rc = -1;
-        } else {
-            const char *bound = net_chan_endpoint(*c);
-            send_frame(l->sock.s, &id, NET_TAG_ASSIGN, bound, strlen(bound), ZMQ_DONTWAIT);
-            if (h.len) memcpy(hello, (const uint8_t *)zmq_msg_data(&body) + NET_HDR_BYTES, h.len);
-            if (len) *len = h.len;
+        net_request_t *r = malloc(sizeof *r + h.len);
+        if (r) {
+            zmq_msg_init(&r->id);
+            zmq_msg_move(&r->id, &id);
+            r->curve = l->opts.curve;
+            memcpy(r->key, key, sizeof key);
+            r->len = h.len;
+            if (h.len) memcpy(r->hello, (const uint8_t *)zmq_msg_data(&body) + NET_HDR_BYTES, h.len);
+            *out = r;
             rc = 1;
         }
     }
@@ -191,10 +216,33 @@ static int serve_request(net_listener_t *l, void *hello, size_t cap, size_t *len
     return rc;
 }
 
-chan_t *net_accept(net_listener_t *l, int timeout_ms, void *hello, size_t cap, size_t *len,
-                   char *err)
+/* Out of descriptors, libzmq's listener cannot accept the connections that
+ * wait, while epoll keeps reporting them: its I/O thread would spin at full
+ * speed, waking this thread too, until a descriptor came free. So once the
+ * monitor reports a failed accept, the listener unbinds for NET_PAUSE_MS
+ * (connections already made stay, and dialers retry on their own), then
+ * binds again, and pauses again if it must. */
+static void pause_when_out_of_files(net_listener_t *l)
 {
-    if (len) *len = 0;
+    uint64_t now = net_now_ns();
+    if (l->paused_until) {
+        if (now < l->paused_until) return;
+        if (zmq_bind(l->sock.s, l->endpoint) == 0) {
+            l->paused_until = 0;
+            l->failed_seen = l->sock.accept_failed;
+        } else {
+            l->paused_until = now + (uint64_t)NET_PAUSE_MS * 1000000u;
+        }
+    } else if (l->sock.accept_failed != l->failed_seen) {
+        l->failed_seen = l->sock.accept_failed;
+        if (zmq_unbind(l->sock.s, l->endpoint) == 0)
+            l->paused_until = now + (uint64_t)NET_PAUSE_MS * 1000000u;
+    }
+}
+
+mpc_err_t net_next(net_listener_t *l, int timeout_ms, net_request_t **out, char *err)
+{
+    *out = NULL;
     uint64_t deadline = timeout_ms < 0 ? 0 : net_now_ns() + (uint64_t)timeout_ms * 1000000u;
     for (;;) {
         long wait = -1;
@@ -202,23 +250,100 @@ chan_t *net_accept(net_listener_t *l, int timeout_ms, void *hello, size_t cap, s
             uint64_t now = net_now_ns();
             wait = now >= deadline ? 0 : (long)((deadline - now + 999999) / 1000000);
         }
-        zmq_pollitem_t it = {l->sock.s, 0, ZMQ_POLLIN, 0};
-        int rc = zmq_poll(&it, 1, wait);
+        /* the monitor too: a failed accept must pause the listener at once */
+        zmq_pollitem_t it[2] = {{l->sock.s, 0, ZMQ_POLLIN, 0}, {l->sock.mon, 0, ZMQ_POLLIN, 0}};
+        if (l->paused_until && (wait < 0 || wait > 100)) wait = 100;
+        int rc = zmq_poll(it, l->sock.mon ? 2 : 1, wait);
         net_sock_events(&l->sock); /* only drained: clients come and go */
-        if (rc < 0 && errno != EINTR) {
-            net_fail(err, MPC_EIO, "poll failed: %s", zmq_strerror(errno));
-            return NULL;
+        pause_when_out_of_files(l);
+        if (rc < 0 && errno != EINTR)
+            return net_fail(err, MPC_EIO, "poll failed: %s", zmq_strerror(errno));
+        if (rc > 0 && (it[0].revents & ZMQ_POLLIN) && take_request(l, out)) return MPC_OK;
+        if (timeout_ms >= 0 && net_now_ns() >= deadline) return net_fail(err, MPC_EPEER, "timeout");
+    }
+}
+
+const void *net_request_hello(const net_request_t *r, size_t *len)
+{
+    *len = r->len;
+    return r->hello;
+}
+
+const uint8_t *net_request_key(const net_request_t *r)
+{
+    return r->curve ? r->key : NULL;
+}
+
+void net_request_free(net_request_t **rp)
+{
+    if (!rp || !*rp) return;
+    net_request_t *r = *rp;
+    zmq_msg_close(&r->id);
+    sodium_memzero(r->hello, r->len);
+    free(r);
+    *rp = NULL;
+}
+
+void net_request_refuse(net_listener_t *l, net_request_t **rp, mpc_err_t code, const char *why)
+{
+    if (!rp || !*rp) return;
+    refuse(l, &(*rp)->id, code == MPC_OK ? MPC_EPEER : code, why);
+    net_request_free(rp);
+}
+
+chan_t *net_request_accept(net_listener_t *l, net_request_t **rp, char *err)
+{
+    net_request_t *r = *rp;
+    net_opts_t o = l->opts;
+    o.only_key = r->curve ? r->key : NULL;
+    char ep[NET_ENDPOINT_BYTES];
+    chan_t *c = NULL;
+    if (fresh_endpoint(l, ep) != 0)
+        net_fail(err, MPC_EARG, "the channel endpoint for %s is too long", l->endpoint);
+    else
+        c = net_chan_bind(l->net, ep, &o, err);
+    if (!c) {
+        net_request_refuse(l, rp, MPC_EIO, "the listener could not open a channel");
+        return NULL;
+    }
+    const char *bound = net_chan_endpoint(c);
+    send_frame(l->sock.s, &r->id, NET_TAG_ASSIGN, 0, bound, strlen(bound), ZMQ_DONTWAIT);
+    net_request_free(rp);
+    return c;
+}
+
+chan_t *net_accept(net_listener_t *l, int timeout_ms, void *hello, size_t cap, size_t *len,
+                   uint8_t *peer_key, char *err)
+{
+    if (len) *len = 0;
+    uint64_t deadline = timeout_ms < 0 ? 0 : net_now_ns() + (uint64_t)timeout_ms * 1000000u;
+    for (;;) {
+        int left = -1;
+        if (timeout_ms >= 0) {
+            uint64_t now = net_now_ns();
+            left = now >= deadline ? 0 : (int)((deadline - now + 999999) / 1000000);
         }
-        if (rc > 0) {
-            chan_t *c = NULL;
-            int served = serve_request(l, hello, cap, len, &c, err);
-            if (served > 0) return c;
-            if (served < 0) return NULL;
+        net_request_t *r;
+        if (net_next(l, left, &r, err) != MPC_OK) return NULL;
+        size_t n;
+        const void *p = net_request_hello(r, &n);
+        if (n > cap) {
+            char why[NET_ERR_BYTES];
+            snprintf(why, sizeof why, "a hello of %zu bytes is longer than the %zu accepted", n,
+                     cap);
+            net_request_refuse(l, &r, MPC_EFORMAT, why);
+            continue;
         }
-        if (timeout_ms >= 0 && net_now_ns() >= deadline) {
-            net_fail(err, MPC_EPEER, "timeout");
-            return NULL;
+        if (n) memcpy(hello, p, n);
+        if (len) *len = n;
+        if (peer_key) {
+            const uint8_t *k = net_request_key(r);
+            if (k)
+                memcpy(peer_key, k, NET_KEY_BYTES);
+            else
+                memset(peer_key, 0, NET_KEY_BYTES);
         }
+        return net_request_accept(l, &r, err);
     }
 }
 
@@ -241,8 +366,9 @@ static int assigned_endpoint(const char *dialed, const char *given, char out[NET
 }
 
 chan_t *net_dial(net_t *n, const char *endpoint, const net_opts_t *o, const void *hello, size_t len,
-                 char *err)
+                 mpc_err_t *refusal, char *err)
 {
+    if (refusal) *refusal = MPC_OK;
     if (!n) {
         net_fail(err, MPC_EARG, "no net context");
         return NULL;
@@ -257,7 +383,7 @@ chan_t *net_dial(net_t *n, const char *endpoint, const net_opts_t *o, const void
     if (e) return NULL;
     e = net_sock_attach(&k, endpoint, err);
     /* A DEALER that connects queues at once: the hello waits for the link. */
-    if (!e && send_frame(k.s, NULL, NET_TAG_HELLO, hello, len, ZMQ_DONTWAIT) != 0)
+    if (!e && send_frame(k.s, NULL, NET_TAG_HELLO, 0, hello, len, ZMQ_DONTWAIT) != 0)
         e = net_fail(err, MPC_EIO, "cannot send the hello: %s", zmq_strerror(errno));
     zmq_msg_t m;
     zmq_msg_init(&m);
@@ -273,9 +399,13 @@ chan_t *net_dial(net_t *n, const char *endpoint, const net_opts_t *o, const void
     if (!e && (h.tag == NET_TAG_ASSIGN || h.tag == NET_TAG_REFUSE) && h.len < sizeof given) {
         memcpy(given, (const uint8_t *)zmq_msg_data(&m) + NET_HDR_BYTES, h.len);
         given[h.len] = '\0';
-        if (h.tag == NET_TAG_REFUSE)
-            e = net_fail(err, MPC_EPEER, "the listener refused us: %s", given);
-        else if (assigned_endpoint(endpoint, given, ep) != 0)
+        if (h.tag == NET_TAG_REFUSE) {
+            /* the listener's code, if it is one of ours */
+            mpc_err_t code = h.depth > MPC_OK && h.depth <= MPC_EFORMAT ? (mpc_err_t)h.depth
+                                                                          : MPC_EPEER;
+            if (refusal) *refusal = code;
+            e = net_fail(err, code, NET_REFUSED "%s", given);
+        } else if (assigned_endpoint(endpoint, given, ep) != 0)
             e = net_fail(err, MPC_EFORMAT, "the listener assigned a bad endpoint '%s'", given);
     } else if (!e) {
         e = net_fail(err, MPC_EFORMAT, "the listener answered with something else");

@@ -48,7 +48,11 @@
 #define MONITOR_EVENTS                                                                             \
     (ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |                        \
      ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |                       \
-     ZMQ_EVENT_DISCONNECTED)
+     ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_ACCEPT_FAILED)
+/* A binding socket drops a connection that has not finished its handshake
+ * after this long (libzmq's default is 30 s): an honest peer needs
+ * milliseconds, and an idle connection holds a descriptor. */
+#define NET_HANDSHAKE_MS 10000
 
 static int setopt_int(void *s, int opt, int v)
 {
@@ -71,21 +75,30 @@ static mpc_err_t set_security(void *s, net_t *n, int connecting, const net_opts_
     if (rc)
         return net_fail(err, MPC_EIO, "cannot set the CURVE keys: %s (is libzmq built with CURVE?)",
                         zmq_strerror(errno));
-    if (connecting || !o->allow_dir) return MPC_OK;
+    if (connecting) return MPC_OK;
 
-    char dir[PATH_MAX];
-    if (!realpath(o->allow_dir, dir))
-        return net_fail(err, MPC_EIO, "allow-list %s: %s", o->allow_dir, strerror(errno));
-    if (strlen(dir) >= NET_ENDPOINT_BYTES)
-        return net_fail(err, MPC_EARG, "allow-list path %s is longer than %d characters", dir,
-                        NET_ENDPOINT_BYTES - 1);
+    /* The handler runs from before this socket exists until net_free, so no
+     * handshake can find it missing (libzmq would then admit everyone without
+     * a User-Id; ZMQ_ZAP_ENFORCE_DOMAIN, which would close that gap too, is
+     * draft API in libzmq 4.3). */
     mpc_err_t e = net_zap_start(n, err);
     if (e) return e;
-    /* The domain names the list to the handler (net.c). The handler runs
-     * from before this socket exists until net_free, so no handshake can
-     * find it missing (libzmq would then admit everyone; ZMQ_ZAP_ENFORCE_DOMAIN,
-     * which would close that gap too, is draft API in libzmq 4.3). */
-    if (zmq_setsockopt(s, ZMQ_ZAP_DOMAIN, dir, strlen(dir)) != 0)
+    /* The domain tells the handler whom this socket admits (net.c). */
+    char domain[PATH_MAX];
+    if (o->only_key) {
+        memcpy(domain, NET_ZAP_KEY_PREFIX, strlen(NET_ZAP_KEY_PREFIX));
+        if (!zmq_z85_encode(domain + strlen(NET_ZAP_KEY_PREFIX), o->only_key, NET_KEY_BYTES))
+            return net_fail(err, MPC_EARG, "cannot encode the client's key");
+    } else if (o->allow_dir) {
+        if (!realpath(o->allow_dir, domain))
+            return net_fail(err, MPC_EIO, "allow-list %s: %s", o->allow_dir, strerror(errno));
+        if (strlen(domain) >= NET_ENDPOINT_BYTES)
+            return net_fail(err, MPC_EARG, "allow-list path %s is longer than %d characters",
+                            domain, NET_ENDPOINT_BYTES - 1);
+    } else {
+        return MPC_OK;
+    }
+    if (zmq_setsockopt(s, ZMQ_ZAP_DOMAIN, domain, strlen(domain)) != 0)
         return net_fail(err, MPC_EIO, "cannot set the ZAP domain: %s", zmq_strerror(errno));
     return MPC_OK;
 }
@@ -106,6 +119,7 @@ mpc_err_t net_sock_open(net_sock_t *k, net_t *n, int type, int connecting, const
     int64_t maxmsg =
         (int64_t)NET_HDR_BYTES + (int64_t)(type == ZMQ_ROUTER ? NET_HELLO_MAX : NET_MAX_PAYLOAD);
     if (setopt_int(k->s, ZMQ_LINGER, 0) || setopt_int(k->s, ZMQ_SNDHWM, NET_HWM) ||
+        (!connecting && setopt_int(k->s, ZMQ_HANDSHAKE_IVL, NET_HANDSHAKE_MS)) ||
         setopt_int(k->s, ZMQ_RCVHWM, NET_HWM) ||
         zmq_setsockopt(k->s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg)) {
         e = net_fail(err, MPC_EIO, "cannot set socket options: %s", zmq_strerror(errno));
@@ -177,6 +191,9 @@ static void on_event(net_sock_t *k, unsigned event, unsigned value)
                 snprintf(k->refusal, sizeof k->refusal,
                          "protocol error 0x%x; is CURVE on at both ends?", value);
         }
+        break;
+    case ZMQ_EVENT_ACCEPT_FAILED:
+        k->accept_failed++;
         break;
     case ZMQ_EVENT_DISCONNECTED:
         k->disc++;

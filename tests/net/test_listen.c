@@ -91,6 +91,7 @@ typedef struct client {
     net_opts_t opts;
     const char *name;
     mpc_err_t result;
+    mpc_err_t refusal; /* the listener's code when it refused us */
     char reply[32];
     char err[NET_ERR_BYTES];
 } client_t;
@@ -98,7 +99,8 @@ typedef struct client {
 static void *client_main(void *arg)
 {
     client_t *c = arg;
-    chan_t *ch = net_dial(c->n, c->endpoint, &c->opts, c->name, strlen(c->name), c->err);
+    chan_t *ch = net_dial(c->n, c->endpoint, &c->opts, c->name, strlen(c->name), &c->refusal,
+                          c->err);
     if (!ch) {
         c->result = MPC_EPEER;
         return NULL;
@@ -150,7 +152,7 @@ static void serve_two(net_t *n, net_listener_t *l, const net_opts_t *co0, const 
     for (int i = 0; i < 2; i++) {
         char hello[16], err[NET_ERR_BYTES];
         size_t len = 0;
-        s[i].ch = net_accept(l, 5000, hello, sizeof hello, &len, err);
+        s[i].ch = net_accept(l, 5000, hello, sizeof hello, &len, NULL, err);
         if (!s[i].ch) fail_msg("accept: %s", err);
         seen_alice |= len == 5 && memcmp(hello, "alice", 5) == 0;
         seen_bob |= len == 3 && memcmp(hello, "bob", 3) == 0;
@@ -210,7 +212,7 @@ static void test_net_listener_on_a_wildcard_address_assigns_a_reachable_port(voi
     assert_int_equal(pthread_create(&ct, NULL, client_main, &c), 0);
     char hello[16];
     size_t len;
-    session_t s = {.ch = net_accept(l, 5000, hello, sizeof hello, &len, err)};
+    session_t s = {.ch = net_accept(l, 5000, hello, sizeof hello, &len, NULL, err)};
     if (!s.ch) fail_msg("accept: %s", err);
     assert_int_equal(pthread_create(&st, NULL, session_main, &s), 0);
     pthread_join(ct, NULL);
@@ -274,14 +276,14 @@ static void test_net_listener_refuses_a_client_missing_from_the_allow_list(void 
     assert_non_null(l);
     net_opts_t co = keyed_opts(&stranger, sk.pub, 5000);
     double t0 = now_s();
-    chan_t *ch = net_dial(n, net_listener_endpoint(l), &co, "hi", 2, err);
+    chan_t *ch = net_dial(n, net_listener_endpoint(l), &co, "hi", 2, NULL, err);
     assert_null(ch);
     assert_true(now_s() - t0 < 4.0);
     if (!strstr(err, "CURVE handshake failed: wrong key or not on the allow-list"))
         fail_msg("dial error '%s'", err);
     char hello[8];
     size_t len = 7;
-    assert_null(net_accept(l, 100, hello, sizeof hello, &len, err));
+    assert_null(net_accept(l, 100, hello, sizeof hello, &len, NULL, err));
     assert_string_equal(err, "timeout");
     assert_int_equal(len, 0);
     net_listener_free(&l);
@@ -302,7 +304,7 @@ static void test_net_accept_times_out_without_clients(void **state)
     char hello[8];
     size_t len = 3;
     double t0 = now_s();
-    assert_null(net_accept(l, 150, hello, sizeof hello, &len, err));
+    assert_null(net_accept(l, 150, hello, sizeof hello, &len, NULL, err));
     double dt = now_s() - t0;
     assert_true(dt >= 0.14 && dt < 2.0);
     assert_string_equal(err, "timeout");
@@ -331,12 +333,76 @@ static void test_net_listener_refuses_a_hello_longer_than_the_buffer(void **stat
     char hello[8];
     size_t len = 0;
     /* The bad hello does not end the accept: it waits on, then times out. */
-    assert_null(net_accept(l, 500, hello, sizeof hello, &len, err));
+    assert_null(net_accept(l, 500, hello, sizeof hello, &len, NULL, err));
     assert_string_equal(err, "timeout");
     pthread_join(ct, NULL);
     assert_int_equal(c.result, MPC_EPEER);
     if (!strstr(c.err, "the listener refused us: a hello of 34 bytes"))
         fail_msg("client error '%s'", c.err);
+    net_listener_free(&l);
+    net_free(&n);
+}
+
+/* The listener names the key each hello came with, and the channel it opens
+ * for that hello admits that key only: a stranger who knows the server's
+ * key and races the client to its channel is refused there, and the client
+ * still gets its channel. Refusals carry the caller's code. */
+static void test_net_request_names_its_key_and_its_channel_admits_no_other(void **state)
+{
+    (void)state;
+    keypair_t sk, k0, k1;
+    make_keys(&sk);
+    make_keys(&k0);
+    make_keys(&k1);
+    net_t *n = net_new();
+    char err[NET_ERR_BYTES];
+    net_opts_t so = keyed_opts(&sk, NULL, 5000);
+    net_listener_t *l = net_listen(n, "tcp://127.0.0.1:*", &so, err);
+    if (!l) fail_msg("listen: %s", err);
+    client_t c = {.n = n, .endpoint = net_listener_endpoint(l), .opts = keyed_opts(&k0, sk.pub, 5000),
+                  .name = "alice"};
+    pthread_t ct, st;
+    assert_int_equal(pthread_create(&ct, NULL, client_main, &c), 0);
+    net_request_t *r = NULL;
+    assert_int_equal(net_next(l, 5000, &r, err), MPC_OK);
+    size_t len;
+    const char *hello = net_request_hello(r, &len);
+    assert_int_equal(len, 5);
+    assert_memory_equal(hello, "alice", 5);
+    assert_non_null(net_request_key(r));
+    assert_memory_equal(net_request_key(r), k0.pub, NET_KEY_BYTES);
+    session_t s = {.ch = net_request_accept(l, &r, err)};
+    if (!s.ch) fail_msg("accept: %s", err);
+    assert_null(r);
+    /* the racer, with its own valid key, on the very endpoint */
+    net_opts_t ro = keyed_opts(&k1, sk.pub, 3000);
+    chan_t *racer = net_chan_connect(n, net_chan_endpoint(s.ch), &ro, err);
+    assert_non_null(racer);
+    uint64_t depth;
+    char buf[8];
+    mpc_err_t e = chan_send(racer, TAG_PING, 1, "mallory", 7);
+    if (!e) e = chan_recv(racer, TAG_PONG, &depth, buf, sizeof buf, &len);
+    print_message("the racer: %s\n", racer->err);
+    assert_int_equal(e, MPC_EPEER);
+    assert_non_null(strstr(racer->err, "refused our key"));
+    chan_free(&racer);
+    assert_int_equal(pthread_create(&st, NULL, session_main, &s), 0);
+    pthread_join(ct, NULL);
+    pthread_join(st, NULL);
+    if (c.result) fail_msg("alice: %s", c.err);
+    assert_string_equal(c.reply, "ALICE");
+    /* a refusal: the dialer gets the code and the reason */
+    client_t c2 = {.n = n, .endpoint = net_listener_endpoint(l), .opts = keyed_opts(&k1, sk.pub, 5000),
+                   .name = "bob"};
+    assert_int_equal(pthread_create(&ct, NULL, client_main, &c2), 0);
+    assert_int_equal(net_next(l, 5000, &r, err), MPC_OK);
+    assert_memory_equal(net_request_key(r), k1.pub, NET_KEY_BYTES);
+    net_request_refuse(l, &r, MPC_EARG, "not today");
+    assert_null(r);
+    pthread_join(ct, NULL);
+    assert_int_equal(c2.result, MPC_EPEER);
+    assert_int_equal(c2.refusal, MPC_EARG);
+    assert_string_equal(c2.err, NET_REFUSED "not today");
     net_listener_free(&l);
     net_free(&n);
 }
@@ -351,7 +417,7 @@ static void test_net_dial_times_out_when_nobody_listens(void **state)
     char err[NET_ERR_BYTES];
     net_opts_t co = keyed_opts(&k0, sk.pub, 300);
     double t0 = now_s();
-    assert_null(net_dial(n, "tcp://127.0.0.1:1", &co, "x", 1, err));
+    assert_null(net_dial(n, "tcp://127.0.0.1:1", &co, "x", 1, NULL, err));
     assert_true(now_s() - t0 < 2.0);
     if (!strstr(err, "peer did not answer within 0.3 s")) fail_msg("dial error '%s'", err);
     net_free(&n);
@@ -367,6 +433,7 @@ int main(void)
         cmocka_unit_test(test_net_accept_times_out_without_clients),
         cmocka_unit_test(test_net_listener_refuses_a_hello_longer_than_the_buffer),
         cmocka_unit_test(test_net_dial_times_out_when_nobody_listens),
+        cmocka_unit_test(test_net_request_names_its_key_and_its_channel_admits_no_other),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
