@@ -150,8 +150,8 @@ chan_t *net_accept(net_listener_t *l, int timeout_ms, void *hello, size_t cap, s
  * Returns NULL with the reason in err on failure; *refusal (when not NULL)
  * is then the listener's code if it refused the hello (the reason starts
  * with NET_REFUSED), else MPC_OK. */
-chan_t *net_dial(net_t *n, const char *endpoint, const net_opts_t *o, const void *hello,
-                 size_t len, mpc_err_t *refusal, char *err);
+chan_t *net_dial(net_t *n, const char *endpoint, const net_opts_t *o, const void *hello, size_t len,
+                 mpc_err_t *refusal, char *err);
 
 /* --- CurveZMQ key files ------------------------------------------------- */
 

@@ -46,7 +46,7 @@ struct net_listener {
     char *allow;
     char endpoint[NET_ENDPOINT_BYTES];
     uint64_t accepted; /* numbers fresh ipc and inproc endpoints */
-    unsigned failed_seen; /* sock.accept_failed when last looked at */
+    unsigned failed_seen;  /* sock.accept_failed when last looked at */
     uint64_t paused_until; /* CLOCK_MONOTONIC ns; 0 while bound */
 };
 
@@ -206,7 +206,8 @@ static int take_request(net_listener_t *l, net_request_t **out)
             r->curve = l->opts.curve;
             memcpy(r->key, key, sizeof key);
             r->len = h.len;
-            if (h.len) memcpy(r->hello, (const uint8_t *)zmq_msg_data(&body) + NET_HDR_BYTES, h.len);
+            if (h.len)
+                memcpy(r->hello, (const uint8_t *)zmq_msg_data(&body) + NET_HDR_BYTES, h.len);
             *out = r;
             rc = 1;
         }
@@ -401,8 +402,8 @@ chan_t *net_dial(net_t *n, const char *endpoint, const net_opts_t *o, const void
         given[h.len] = '\0';
         if (h.tag == NET_TAG_REFUSE) {
             /* the listener's code, if it is one of ours */
-            mpc_err_t code = h.depth > MPC_OK && h.depth <= MPC_EFORMAT ? (mpc_err_t)h.depth
-                                                                          : MPC_EPEER;
+            mpc_err_t code =
+                h.depth > MPC_OK && h.depth <= MPC_EFORMAT ? (mpc_err_t)h.depth : MPC_EPEER;
             if (refusal) *refusal = code;
             e = net_fail(err, code, NET_REFUSED "%s", given);
         } else if (assigned_endpoint(endpoint, given, ep) != 0)

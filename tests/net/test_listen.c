@@ -99,8 +99,8 @@ typedef struct client {
 static void *client_main(void *arg)
 {
     client_t *c = arg;
-    chan_t *ch = net_dial(c->n, c->endpoint, &c->opts, c->name, strlen(c->name), &c->refusal,
-                          c->err);
+    chan_t *ch =
+        net_dial(c->n, c->endpoint, &c->opts, c->name, strlen(c->name), &c->refusal, c->err);
     if (!ch) {
         c->result = MPC_EPEER;
         return NULL;
@@ -359,7 +359,9 @@ static void test_net_request_names_its_key_and_its_channel_admits_no_other(void 
     net_opts_t so = keyed_opts(&sk, NULL, 5000);
     net_listener_t *l = net_listen(n, "tcp://127.0.0.1:*", &so, err);
     if (!l) fail_msg("listen: %s", err);
-    client_t c = {.n = n, .endpoint = net_listener_endpoint(l), .opts = keyed_opts(&k0, sk.pub, 5000),
+    client_t c = {.n = n,
+                  .endpoint = net_listener_endpoint(l),
+                  .opts = keyed_opts(&k0, sk.pub, 5000),
                   .name = "alice"};
     pthread_t ct, st;
     assert_int_equal(pthread_create(&ct, NULL, client_main, &c), 0);
@@ -392,7 +394,9 @@ static void test_net_request_names_its_key_and_its_channel_admits_no_other(void 
     if (c.result) fail_msg("alice: %s", c.err);
     assert_string_equal(c.reply, "ALICE");
     /* a refusal: the dialer gets the code and the reason */
-    client_t c2 = {.n = n, .endpoint = net_listener_endpoint(l), .opts = keyed_opts(&k1, sk.pub, 5000),
+    client_t c2 = {.n = n,
+                   .endpoint = net_listener_endpoint(l),
+                   .opts = keyed_opts(&k1, sk.pub, 5000),
                    .name = "bob"};
     assert_int_equal(pthread_create(&ct, NULL, client_main, &c2), 0);
     assert_int_equal(net_next(l, 5000, &r, err), MPC_OK);
