@@ -44,6 +44,21 @@ void cli_load_public(const char *prog, const char *file, uint8_t key[NET_KEY_BYT
 /* Writes "endpoint\n" to fd and closes it (the launcher waits for it). */
 void cli_ready(int fd, const char *endpoint);
 
+/* 1 when endpoint can only be reached from this machine: ipc://, inproc://,
+ * or tcp:// on 127.0.0.0/8, [::1] or localhost; else 0 (a wildcard or a
+ * routable address). */
+int cli_endpoint_is_loopback(const char *endpoint);
+
+/* Raises the soft limit on open files to the hard one (at most 65536) and
+ * returns the limit then in force. */
+long cli_raise_fd_limit(void);
+
+/* The default bound on concurrent sessions of a server or dealer with
+ * fd_limit open files: each session holds about per_session descriptors
+ * (its channels, their monitors and connections), and 64 stay for the
+ * process itself; at least 1, at most 256. */
+int cli_default_sessions(long fd_limit, int per_session);
+
 /* Installs SIGINT/SIGTERM handlers that set the returned flag. */
 volatile int *cli_stop_flag(void);
 

@@ -192,7 +192,7 @@ int main(int argc, char **argv)
         tokenizer = tpath;
     }
     char err[NET_ERR_BYTES];
-    chan_t *peer = net_dial(net, server, &self, &h, sizeof h, err);
+    chan_t *peer = net_dial(net, server, &self, &h, sizeof h, NULL, err);
     if (!peer) cli_fail(prog, "server %s: %s", server, err);
     size_t len = 0;
     uint64_t depth;
@@ -204,6 +204,13 @@ int main(int argc, char **argv)
     if (reply.status) cli_fail(prog, "server refused: %s", reply.msg);
     if (!plaintext && sodium_memcmp(reply.pk, self.server_key, 32) != 0)
         cli_fail(prog, "server announced another key than the one pinned");
+    /* The server echoes the program it accepted. It fills in its model's
+     * architecture and hash; everything else must be what we asked for, or
+     * it could, say, switch on the early stop (which reveals the output's
+     * length) or run more steps than we planned for. */
+    const char *changed = party_prog_changed(&h.prog, &reply.prog);
+    if (changed)
+        cli_fail(prog, "server %s answered with another program (%s differs)", server, changed);
     if (!demo) {
         /* The tokenizer must fit the server's model, whose vocabulary only
          * now is known; then the prompt's length (public) goes to the server. */
@@ -228,9 +235,6 @@ int main(int argc, char **argv)
             cli_fail(prog, "--steps %d is shorter than the prompt's %d tokens%s", steps, P,
                      pad_to ? " (padded)" : "");
         reply.prog.n_prompt = (uint32_t)P;
-        /* the server echoes the policy it accepted: it must be ours */
-        if (memcmp(&reply.prog.kv, &h.prog.kv, sizeof h.prog.kv) != 0)
-            cli_fail(prog, "server %s answered with another KV-cache policy", server);
         /* what needs the model's dims and the prompt's length (the server and
          * the dealer check it too) */
         if (party_prog_check(&reply.prog, 1, terr)) cli_usage_error(prog, "%s", terr);
@@ -259,13 +263,22 @@ int main(int argc, char **argv)
     party_net_t pn = {net, self, dealer, {0}, timeout_ms};
     memcpy(pn.dealer_key, dkey, sizeof dkey);
     party_report_t rep = {0};
-    mpc_err_t e = party_join_dealer(&ctx, &pn, &dh, &dchan);
+    uint32_t seed_flags = 0;
+    mpc_err_t e = party_join_dealer(&ctx, &pn, &dh, &dchan, &seed_flags);
     if (e) {
         /* before any text: stdout carries nothing from a session that never ran */
         net_opts_wipe(&pn.self);
         net_opts_wipe(&self);
         cli_fail(prog, "%s: %s%s", mpc_err_str(e), party_peer_name(&ctx), ctx.err);
     }
+    int test_seed = (seed_flags & PARTY_SEED_TEST) != 0;
+    const char *not_private = test_seed ? "; NOT PRIVATE (the dealer used a test seed)" : "";
+    if (test_seed)
+        fprintf(stderr,
+                "%s: WARNING: the dealer derives this session's seeds from a test seed: "
+                "anyone who knows it can read the prompt and the text; this session is NOT "
+                "private\n",
+                prog);
     if (!demo) {
         printer_t pr;
         if (printer_start(&pr, tok, json ? NULL : stdout, ids, n_ids)) cli_fail(prog, "out of memory");
@@ -307,11 +320,12 @@ int main(int argc, char **argv)
                        kv.cluster_coarse, kv.cluster_fine);
             printf("\"online_bytes\":%llu,\"offline_bytes\":%llu,"
                    "\"setup_bytes\":%llu,\"rounds\":%llu,\"setup_s\":%.6f,\"prefill_s\":%.6f,"
-                   "\"decode_s_per_token\":%.6f,\"padded_to\":%d,\"attended_tokens\":",
-                   (unsigned long long)rep.online_bytes,
-                   (unsigned long long)rep.offline_bytes, (unsigned long long)rep.setup_bytes,
-                   (unsigned long long)rep.rounds, rep.setup_s, rep.prefill_s,
-                   gen > 1 ? rep.decode_s / (gen - 1) : 0.0, P);
+                   "\"decode_s_per_token\":%.6f,\"padded_to\":%d,\"test_seed\":%s,"
+                   "\"attended_tokens\":",
+                   (unsigned long long)rep.online_bytes, (unsigned long long)rep.offline_bytes,
+                   (unsigned long long)rep.setup_bytes, (unsigned long long)rep.rounds, rep.setup_s,
+                   rep.prefill_s, gen > 1 ? rep.decode_s / (gen - 1) : 0.0, P,
+                   test_seed ? "true" : "false");
             printer_json_attended(stdout, att, io.n_attended, L);
             if (reveal_logits) {
                 printf(",\"logits\":[");
@@ -327,11 +341,12 @@ int main(int argc, char **argv)
         } else {
             fprintf(stderr,
                     "%s: %d tokens, policy %s; setup %.3f s (%llu B); prefill %.3f s; decode "
-                    "%.4f s/token; online %llu B both ways, %llu rounds; offline %llu B\n",
+                    "%.4f s/token; online %llu B both ways, %llu rounds; offline %llu B%s\n",
                     prog, gen, kv_policy_name(kv.policy), rep.setup_s,
                     (unsigned long long)rep.setup_bytes, rep.prefill_s,
                     gen > 1 ? rep.decode_s / (gen - 1) : 0.0, (unsigned long long)rep.online_bytes,
-                    (unsigned long long)rep.rounds, (unsigned long long)rep.offline_bytes);
+                    (unsigned long long)rep.rounds, (unsigned long long)rep.offline_bytes,
+                    not_private);
         }
         printer_free(&pr);
         free(att);
@@ -384,17 +399,17 @@ int main(int argc, char **argv)
                (unsigned long long)rep.offline_bytes, (unsigned long long)rep.setup_bytes,
                (unsigned long long)rep.rounds, rep.setup_s, rep.online_s);
         if (verify) printf(",\"max_abs_err\":%.3g", max_err);
-        printf("}\n");
+        printf(",\"test_seed\":%s}\n", test_seed ? "true" : "false");
     } else {
         printf("y[0..%d] =", d < 8 ? (int)d - 1 : 7);
         for (size_t i = 0; i < d && i < 8; i++) printf(" %.5f", fxp_decode(y[i], (int)frac));
         printf("\n");
         fprintf(stderr,
                 "%s: online %llu B both ways in %llu rounds, %.4f s; offline %llu B; "
-                "setup %llu B in %.4f s\n",
+                "setup %llu B in %.4f s%s\n",
                 prog, (unsigned long long)rep.online_bytes, (unsigned long long)rep.rounds,
                 rep.online_s, (unsigned long long)rep.offline_bytes,
-                (unsigned long long)rep.setup_bytes, rep.setup_s);
+                (unsigned long long)rep.setup_bytes, rep.setup_s, not_private);
         if (verify)
             fprintf(stderr, "%s: %s the plaintext product: max |error| = %.3g\n", prog,
                     max_err <= 1e-3 ? "matches" : "DIFFERS FROM", max_err);

@@ -2,11 +2,21 @@
  * to sessions of a server and a client.
  *
  * Each party dials the dealer itself with the session's hello. The dealer
- * pairs the two hellos by session id, checks that they agree and that the id
- * is the hash of their nonces and keys, refuses an id it has served before,
- * and runs the session on a thread of its own: seeds to each party over its
- * own link, then the program's correlations, streamed. A failing session
- * ends alone; the dealer keeps serving.
+ * checks each hello before it opens anything for it: the id must be the
+ * hash of the nonces and keys, the program one it will generate, and the
+ * hello must come from the key it names for its role (pk[role], as CurveZMQ
+ * authenticated the connection), so that nobody can ask for another party's
+ * seed. It pairs the two hellos of a session by id, refuses an id it has
+ * served, and only then opens a channel for each party, which admits that
+ * party's key alone, and runs the session on a thread of its own: seeds to
+ * each party over its own link, then the program's correlations, streamed.
+ * A failing session ends alone; the dealer keeps serving.
+ *
+ * Bounds: a hello waiting for its partner holds only its connection, and at
+ * most --max-pending of them wait (a fraction per key, the oldest giving way
+ * to a newer one when the table is full, since honest partners arrive within
+ * moments of each other); at most --max-sessions run at once; the served
+ * ids are remembered in a ring of the last REPLAY_CAP.
  */
 #include <getopt.h>
 #include <pthread.h>
@@ -16,11 +26,18 @@
 #include <string.h>
 #include <time.h>
 
-#include "mpc/fxp.h"
 #include "parties/cli.h"
 #include "parties/party.h"
 
 static const char *prog = "mpcllm-dealer";
+
+/* Descriptors a running session holds: two channels (socket, monitor,
+ * listening socket, connection) and slack. */
+#define FDS_PER_SESSION 12
+/* Served session ids remembered against replays. Seeds are fresh for every
+ * session (unless --test-seed), so an id older than these would only get
+ * fresh correlations; the ring bounds the memory. */
+#define REPLAY_CAP 65536
 
 static void usage(void)
 {
@@ -29,32 +46,48 @@ static void usage(void)
            "Serves Beaver triples, masks and FSS keys to server/client sessions.\n"
            "The dealer must be independent of both parties (DESIGN.md §2).\n"
            "\n"
-           "  --listen EP       where parties dial in, e.g. tcp://*:7100 or tcp://127.0.0.1:*\n"
-           "  --keys DIR        the dealer's CurveZMQ key pair (mpcllm-keygen --out DIR)\n"
-           "  --allow DIR       admit only party public keys found in DIR (ZAP allow-list)\n"
-           "  --timeout SEC     give up on a silent party after SEC seconds (default 30)\n"
-           "  --sessions N      exit after serving N sessions (default: serve forever)\n"
-           "  --test-seed S     derive every seed from S (tests only; never private)\n"
-           "  --plaintext       no CurveZMQ (debugging only)\n"
-           "  --ready-fd FD     write the bound endpoint to FD once listening\n"
-           "  --verbose         log sessions to stderr\n"
-           "  --help            this text\n");
+           "  --listen EP          where parties dial in, e.g. tcp://*:7100 or tcp://127.0.0.1:*\n"
+           "  --keys DIR           the dealer's CurveZMQ key pair (mpcllm-keygen --out DIR)\n"
+           "  --allow DIR          admit only party public keys found in DIR (ZAP allow-list)\n"
+           "  --timeout SEC        give up on a silent party after SEC seconds (default 30)\n"
+           "  --max-sessions N     sessions served at once (default: from the open-file limit)\n"
+           "  --max-pending N      hellos waiting for their partner (default: 4 x max-sessions)\n"
+           "  --sessions N         exit after serving N sessions (default: serve forever)\n"
+           "  --test-seed S        derive every seed from S and the session id (tests only:\n"
+           "                       NOT private; refused unless --listen is a loopback or\n"
+           "                       ipc:// endpoint, or --insecure-test-seed is given)\n"
+           "  --insecure-test-seed allow --test-seed on any endpoint\n"
+           "  --plaintext          no CurveZMQ, no key checks (debugging only)\n"
+           "  --ready-fd FD        write the bound endpoint to FD once listening\n"
+           "  --verbose            log sessions to stderr\n"
+           "  --help               this text\n");
 }
 
 typedef struct pending {
-    chan_t *chan;
+    net_request_t *req;
     party_dealer_hello_t hello;
     double since;
 } pending_t;
 
-typedef struct session_job {
-    chan_t *to[2];
-    party_dealer_hello_t hello;
+/* What the accept loop knows; sessions touch `running` only. */
+typedef struct dealer {
+    net_listener_t *l;
+    int timeout_ms, verbose, plaintext;
+    int max_sessions, max_pending, per_key;
     int have_seed;
     uint8_t test_seed[16];
-    int verbose, timeout_ms;
-    pthread_mutex_t *lock;
-    int *running;
+    pending_t *pend;
+    int n_pend;
+    uint8_t (*served)[CHAN_SESSION_BYTES];
+    size_t n_served, next_served;
+    pthread_mutex_t lock;
+    int running;
+} dealer_t;
+
+typedef struct session_job {
+    dealer_t *d;
+    chan_t *to[2];
+    party_dealer_hello_t hello;
 } session_job_t;
 
 static double now_s(void)
@@ -69,220 +102,370 @@ static void sid_hex(char out[33], const uint8_t sid[16])
     sodium_bin2hex(out, 33, sid, 16);
 }
 
+static int running(dealer_t *d, int delta)
+{
+    pthread_mutex_lock(&d->lock);
+    d->running += delta;
+    int r = d->running;
+    pthread_mutex_unlock(&d->lock);
+    return r;
+}
+
 static void *session_main(void *arg)
 {
     session_job_t *job = arg;
+    dealer_t *d = job->d;
     mpc_ctx_t ctx;
     char sid[33];
     sid_hex(sid, job->hello.sid);
+    if (d->have_seed)
+        fprintf(stderr, "%s: WARNING: session %.8s uses the test seed: it is NOT private\n", prog,
+                sid);
     mpc_err_t e = mpc_ctx_init(&ctx, MPC_DEALER, (int)job->hello.prog.frac_bits);
-    if (!e) e = party_deal_session(&ctx, job->to, &job->hello, job->have_seed ? job->test_seed : NULL,
-                                    job->timeout_ms);
+    if (!e)
+        e = party_deal_session(&ctx, job->to, &job->hello, d->have_seed ? d->test_seed : NULL,
+                               d->timeout_ms);
     if (e)
         fprintf(stderr, "%s: session %.8s failed: %s: %s\n", prog, sid, mpc_err_str(e), ctx.err);
-    else if (job->verbose)
+    else if (d->verbose)
         fprintf(stderr, "%s: session %.8s done, %llu offline bytes\n", prog, sid,
                 (unsigned long long)stats_total(&ctx.stats, -1).offline_bytes);
     mpc_ctx_destroy(&ctx);
     chan_free(&job->to[0]);
     chan_free(&job->to[1]);
-    pthread_mutex_lock(job->lock);
-    (*job->running)--;
-    pthread_mutex_unlock(job->lock);
     sodium_memzero(job, sizeof *job);
     free(job);
+    running(d, -1);
     return NULL;
 }
 
-/* Tells a party why its session was refused, and drops the channel. */
-static void refuse(chan_t **c, mpc_err_t why, const char *msg)
+static void refuse(dealer_t *d, net_request_t **r, mpc_err_t code, const char *why)
 {
-    party_seed_msg_t m = {0};
-    m.status = why;
-    snprintf(m.msg, sizeof m.msg, "%s", msg);
-    if (chan_send(*c, PARTY_SEED_TAG, 0, &m, sizeof m) != MPC_OK)
-        fprintf(stderr, "%s: could not tell a party it was refused: %s\n", prog, (*c)->err);
-    chan_free(c);
+    if (d->verbose) fprintf(stderr, "%s: refused a party: %s\n", prog, why);
+    net_request_refuse(d->l, r, code, why);
 }
 
-/* MPC_OK for a hello the dealer can serve, else why not: MPC_EFORMAT for a
- * malformed one, MPC_EARG for a program it refuses to generate. */
-static mpc_err_t hello_check(const party_dealer_hello_t *h, char *why, size_t cap)
+/* MPC_OK for a hello the dealer can serve, else why not. */
+static mpc_err_t hello_check(const party_dealer_hello_t *h, const uint8_t *key, char *why)
 {
-    uint8_t sid[16];
     if (memcmp(h->magic, PARTY_MAGIC, 8) != 0) {
-        snprintf(why, cap, "not an mpcllm hello");
+        snprintf(why, CHAN_ERR_BYTES, "not an mpcllm hello of this version (%s)", PARTY_MAGIC);
         return MPC_EFORMAT;
     }
     if (h->role != MPC_P0 && h->role != MPC_P1) {
-        snprintf(why, cap, "unknown role %u", h->role);
+        snprintf(why, CHAN_ERR_BYTES, "unknown role %u", h->role);
         return MPC_EFORMAT;
     }
+    uint8_t sid[CHAN_SESSION_BYTES];
     party_sid(sid, h);
-    if (sodium_memcmp(sid, h->sid, 16) != 0) {
-        snprintf(why, cap, "session id is not the hash of the nonces and keys");
+    if (sodium_memcmp(sid, h->sid, CHAN_SESSION_BYTES) != 0) {
+        snprintf(why, CHAN_ERR_BYTES, "session id is not the hash of the nonces and keys");
         return MPC_EFORMAT;
     }
-    if (h->prog.frac_bits < FXP_FRAC_BITS_MIN || h->prog.frac_bits > FXP_FRAC_BITS_MAX) {
-        snprintf(why, cap, "fractional bits %u out of range", h->prog.frac_bits);
-        return MPC_EFORMAT;
-    }
-    /* the generation's sizes and policy: the dealer generates what they
-     * imply, so it checks them itself rather than trust either party */
-    char reason[CHAN_ERR_BYTES];
-    if (h->prog.kind == PROG_GENERATE && party_prog_check(&h->prog, 1, reason) != MPC_OK) {
-        snprintf(why, cap, "%s", reason);
-        return MPC_EARG;
+    /* the program's sizes and policy: the dealer generates what they imply,
+     * so it checks them itself rather than trust either party */
+    mpc_err_t e = party_prog_admit(&h->prog, why);
+    if (e) return e;
+    /* key is NULL only in plaintext mode, where nobody is authenticated */
+    if (key && sodium_memcmp(key, h->pk[h->role], NET_KEY_BYTES) != 0) {
+        snprintf(why, CHAN_ERR_BYTES,
+                 "the hello names another key for P%u than the one this connection "
+                 "authenticated with",
+                 h->role);
+        return MPC_EPEER;
     }
     return MPC_OK;
 }
 
+static int was_served(const dealer_t *d, const uint8_t sid[CHAN_SESSION_BYTES])
+{
+    int hit = 0;
+    for (size_t i = 0; i < d->n_served; i++)
+        hit |= !memcmp(d->served[i], sid, CHAN_SESSION_BYTES);
+    return hit;
+}
+
+static void mark_served(dealer_t *d, const uint8_t sid[CHAN_SESSION_BYTES])
+{
+    memcpy(d->served[d->next_served], sid, CHAN_SESSION_BYTES);
+    d->next_served = (d->next_served + 1) % REPLAY_CAP;
+    if (d->n_served < REPLAY_CAP) d->n_served++;
+}
+
+static void drop_pending(dealer_t *d, int i, const char *why)
+{
+    refuse(d, &d->pend[i].req, MPC_EPEER, why);
+    d->pend[i] = d->pend[--d->n_pend];
+}
+
+/* Refuses the hellos that waited longer than the timeout. */
+static void expire_pending(dealer_t *d)
+{
+    double t = now_s();
+    for (int i = 0; i < d->n_pend; i++)
+        if (t - d->pend[i].since > d->timeout_ms / 1000.0)
+            drop_pending(d, i--, "the other party never joined the session");
+}
+
+/* Makes room for a hello from the party of role in h: 0, or -1 (with why)
+ * when its key already has its share of the table. */
+static int make_room(dealer_t *d, const party_dealer_hello_t *h, char *why)
+{
+    int mine = 0, oldest = 0;
+    for (int i = 0; i < d->n_pend; i++) {
+        const party_dealer_hello_t *o = &d->pend[i].hello;
+        mine += !memcmp(o->pk[o->role], h->pk[h->role], NET_KEY_BYTES);
+        if (d->pend[i].since < d->pend[oldest].since) oldest = i;
+    }
+    if (mine >= d->per_key) {
+        snprintf(why, CHAN_ERR_BYTES,
+                 "%d hellos from this key already wait for their partner (at most %d)", mine,
+                 d->per_key);
+        return -1;
+    }
+    if (d->n_pend == d->max_pending)
+        drop_pending(d, oldest, "the dealer had too many waiting hellos; yours was the oldest");
+    return 0;
+}
+
+/* Starts the session of two agreeing hellos: their channels, then a
+ * thread. Returns 1, or 0 after refusing both when that cannot be done. */
+static int start_session(dealer_t *d, net_request_t **r, pending_t *other,
+                         const party_dealer_hello_t *h)
+{
+    char why[CHAN_ERR_BYTES];
+    if (running(d, 0) >= d->max_sessions) {
+        snprintf(why, sizeof why, "the dealer runs its limit of %d sessions; try again later",
+                 d->max_sessions);
+        refuse(d, r, MPC_EPEER, why);
+        refuse(d, &other->req, MPC_EPEER, why);
+        return 0;
+    }
+    mark_served(d, h->sid);
+    session_job_t *job = calloc(1, sizeof *job);
+    if (!job) {
+        refuse(d, r, MPC_ENOMEM, "the dealer is out of memory");
+        refuse(d, &other->req, MPC_ENOMEM, "the dealer is out of memory");
+        return 0;
+    }
+    job->d = d;
+    job->hello = *h;
+    char err[NET_ERR_BYTES];
+    job->to[h->role] = net_request_accept(d->l, r, err);
+    if (!job->to[h->role]) {
+        fprintf(stderr, "%s: cannot open a session channel: %s\n", prog, err);
+        refuse(d, &other->req, MPC_EIO, "the dealer could not open a channel");
+    } else if (!(job->to[other->hello.role] = net_request_accept(d->l, &other->req, err))) {
+        fprintf(stderr, "%s: cannot open a session channel: %s\n", prog, err);
+    }
+    /* every frame on the session's links carries its id: a party reads
+     * nothing framed with another */
+    for (int p = 0; p < 2; p++)
+        if (job->to[p]) memcpy(job->to[p]->session, h->sid, CHAN_SESSION_BYTES);
+    pthread_t th;
+    running(d, +1);
+    if (!job->to[0] || !job->to[1] || pthread_create(&th, NULL, session_main, job) != 0) {
+        if (job->to[0] && job->to[1])
+            fprintf(stderr, "%s: cannot start a session thread; refused it\n", prog);
+        for (int p = 0; p < 2; p++) {
+            party_seed_msg_t m = {.status = MPC_ENOMEM};
+            memcpy(m.sid, h->sid, sizeof m.sid);
+            snprintf(m.msg, sizeof m.msg, "the dealer could not start the session");
+            if (job->to[p]) (void)chan_send(job->to[p], PARTY_SEED_TAG, 0, &m, sizeof m);
+            chan_free(&job->to[p]);
+        }
+        free(job);
+        running(d, -1);
+        return 0;
+    }
+    pthread_detach(th);
+    if (d->verbose) {
+        char sid[33];
+        sid_hex(sid, h->sid);
+        fprintf(stderr, "%s: session %.8s started\n", prog, sid);
+    }
+    return 1;
+}
+
+/* Serves one hello. Returns 1 when it started a session. */
+static int serve(dealer_t *d, net_request_t **r)
+{
+    size_t len;
+    const void *p = net_request_hello(*r, &len);
+    char why[CHAN_ERR_BYTES];
+    party_dealer_hello_t h;
+    if (len != sizeof h) {
+        snprintf(why, sizeof why, "malformed hello (%zu bytes)", len);
+        refuse(d, r, MPC_EFORMAT, why);
+        return 0;
+    }
+    memcpy(&h, p, sizeof h);
+    mpc_err_t bad = hello_check(&h, net_request_key(*r), why);
+    if (bad) {
+        refuse(d, r, bad, why);
+        return 0;
+    }
+    int match = -1, dup = 0;
+    for (int i = 0; i < d->n_pend; i++)
+        if (!memcmp(d->pend[i].hello.sid, h.sid, CHAN_SESSION_BYTES)) {
+            if (d->pend[i].hello.role == h.role)
+                dup = 1;
+            else
+                match = i;
+        }
+    if (dup || was_served(d, h.sid)) {
+        if (d->verbose) fprintf(stderr, "%s: refused a replayed session\n", prog);
+        net_request_refuse(d->l, r, MPC_EPEER,
+                           "this session id was already served (replay refused)");
+        return 0;
+    }
+    if (match < 0) {
+        if (make_room(d, &h, why) != 0) {
+            refuse(d, r, MPC_EPEER, why);
+            return 0;
+        }
+        d->pend[d->n_pend++] = (pending_t){*r, h, now_s()};
+        *r = NULL;
+        return 0;
+    }
+    pending_t other = d->pend[match];
+    d->pend[match] = d->pend[--d->n_pend];
+    party_dealer_hello_t a = other.hello, b = h;
+    a.role = b.role = 0;
+    if (memcmp(&a, &b, sizeof a) != 0) {
+        refuse(d, r, MPC_EPEER, "the two parties disagree on the session");
+        refuse(d, &other.req, MPC_EPEER, "the two parties disagree on the session");
+        return 0;
+    }
+    return start_session(d, r, &other, &h);
+}
+
 int main(int argc, char **argv)
 {
+    static dealer_t d = {.timeout_ms = 30000, .lock = PTHREAD_MUTEX_INITIALIZER};
     const char *listen = NULL, *keys = NULL, *allow = NULL;
-    int timeout_ms = 30000, plaintext = 0, ready_fd = -1, verbose = 0, have_seed = 0;
-    uint64_t max_sessions = 0;
-    uint8_t test_seed[16];
-    static const struct option opts[] = {
-        {"listen", required_argument, 0, 'l'}, {"keys", required_argument, 0, 'k'},
-        {"allow", required_argument, 0, 'a'},  {"timeout", required_argument, 0, 't'},
-        {"sessions", required_argument, 0, 'n'}, {"test-seed", required_argument, 0, 's'},
-        {"plaintext", no_argument, 0, 'p'},    {"ready-fd", required_argument, 0, 'r'},
-        {"verbose", no_argument, 0, 'v'},      {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+    int ready_fd = -1, insecure_seed = 0;
+    uint64_t max_sessions = 0, max_pending = 0, total = 0;
+    static const struct option opts[] = {{"listen", required_argument, 0, 'l'},
+                                         {"keys", required_argument, 0, 'k'},
+                                         {"allow", required_argument, 0, 'a'},
+                                         {"timeout", required_argument, 0, 't'},
+                                         {"sessions", required_argument, 0, 'n'},
+                                         {"test-seed", required_argument, 0, 's'},
+                                         {"insecure-test-seed", no_argument, 0, 'I'},
+                                         {"max-sessions", required_argument, 0, 'M'},
+                                         {"max-pending", required_argument, 0, 'P'},
+                                         {"plaintext", no_argument, 0, 'p'},
+                                         {"ready-fd", required_argument, 0, 'r'},
+                                         {"verbose", no_argument, 0, 'v'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'l': listen = optarg; break;
-        case 'k': keys = optarg; break;
-        case 'a': allow = optarg; break;
-        case 't': timeout_ms = cli_timeout_ms(prog, optarg); break;
-        case 'n': max_sessions = cli_u64(prog, "--sessions", optarg, 1, UINT32_MAX); break;
-        case 's': cli_test_seed(test_seed, optarg); have_seed = 1; break;
-        case 'p': plaintext = 1; break;
-        case 'r': ready_fd = (int)cli_u64(prog, "--ready-fd", optarg, 0, 65535); break;
-        case 'v': verbose = 1; break;
-        case 'h': usage(); return CLI_OK;
-        default: cli_usage_error(prog, "unknown or incomplete option '%s'", argv[optind - 1]);
+        case 'l':
+            listen = optarg;
+            break;
+        case 'k':
+            keys = optarg;
+            break;
+        case 'a':
+            allow = optarg;
+            break;
+        case 't':
+            d.timeout_ms = cli_timeout_ms(prog, optarg);
+            break;
+        case 'n':
+            total = cli_u64(prog, "--sessions", optarg, 1, UINT32_MAX);
+            break;
+        case 's':
+            cli_test_seed(d.test_seed, optarg);
+            d.have_seed = 1;
+            break;
+        case 'I':
+            insecure_seed = 1;
+            break;
+        case 'M':
+            max_sessions = cli_u64(prog, "--max-sessions", optarg, 1, 65536);
+            break;
+        case 'P':
+            max_pending = cli_u64(prog, "--max-pending", optarg, 2, 1 << 20);
+            break;
+        case 'p':
+            d.plaintext = 1;
+            break;
+        case 'r':
+            ready_fd = (int)cli_u64(prog, "--ready-fd", optarg, 0, 65535);
+            break;
+        case 'v':
+            d.verbose = 1;
+            break;
+        case 'h':
+            usage();
+            return CLI_OK;
+        default:
+            cli_usage_error(prog, "unknown or incomplete option '%s'", argv[optind - 1]);
         }
     }
     if (optind < argc) cli_usage_error(prog, "unexpected argument '%s'", argv[optind]);
     if (!listen) cli_usage_error(prog, "--listen is required");
-    if (!keys && !plaintext) cli_usage_error(prog, "--keys is required (or --plaintext)");
+    if (!keys && !d.plaintext) cli_usage_error(prog, "--keys is required (or --plaintext)");
+    if (d.have_seed && !insecure_seed && !cli_endpoint_is_loopback(listen))
+        cli_usage_error(prog,
+                        "--test-seed makes every session's masks public; it is refused on %s, "
+                        "which is not a loopback or ipc:// endpoint (--insecure-test-seed "
+                        "overrides)",
+                        listen);
+    if (d.have_seed)
+        fprintf(stderr, "%s: WARNING: --test-seed: no session this dealer serves is private\n",
+                prog);
+
+    long fds = cli_raise_fd_limit();
+    d.max_sessions = max_sessions ? (int)max_sessions : cli_default_sessions(fds, FDS_PER_SESSION);
+    d.max_pending = max_pending ? (int)max_pending : 4 * d.max_sessions;
+    d.per_key = d.max_pending / 8 > 4 ? d.max_pending / 8 : 4;
+    if (d.per_key > d.max_pending) d.per_key = d.max_pending;
+    d.pend = calloc((size_t)d.max_pending, sizeof *d.pend);
+    d.served = calloc(REPLAY_CAP, sizeof *d.served);
+    if (!d.pend || !d.served) cli_fail(prog, "out of memory");
 
     volatile int *stop = cli_stop_flag();
     net_opts_t o;
     net_opts_default(&o);
-    o.curve = !plaintext;
-    o.timeout_ms = timeout_ms;
+    o.curve = !d.plaintext;
+    o.timeout_ms = d.timeout_ms;
     o.allow_dir = allow;
-    if (!plaintext) cli_load_keys(prog, keys, &o);
+    if (!d.plaintext) cli_load_keys(prog, keys, &o);
     net_t *net = net_new();
     if (!net) cli_fail(prog, "cannot create a ZeroMQ context");
     char err[NET_ERR_BYTES];
-    net_listener_t *l = net_listen(net, listen, &o, err);
+    d.l = net_listen(net, listen, &o, err);
     net_opts_wipe(&o);
-    if (!l) cli_fail(prog, "cannot listen on %s: %s", listen, err);
-    if (verbose) fprintf(stderr, "%s: listening on %s\n", prog, net_listener_endpoint(l));
-    cli_ready(ready_fd, net_listener_endpoint(l));
+    if (!d.l) cli_fail(prog, "cannot listen on %s: %s", listen, err);
+    if (d.verbose)
+        fprintf(stderr, "%s: listening on %s; at most %d sessions at once, %d waiting hellos\n",
+                prog, net_listener_endpoint(d.l), d.max_sessions, d.max_pending);
+    cli_ready(ready_fd, net_listener_endpoint(d.l));
 
-    enum { MAX_PENDING = 64 };
-    pending_t pend[MAX_PENDING];
-    int n_pend = 0;
-    uint8_t (*served)[16] = NULL;
-    size_t n_served = 0;
-    pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-    int running = 0;
     uint64_t started = 0;
-
-    while (!*stop && (!max_sessions || started < max_sessions)) {
-        party_dealer_hello_t h;
-        size_t len = 0;
-        chan_t *ch = net_accept(l, 500, &h, sizeof h, &len, err);
-        double t = now_s();
-        for (int i = 0; i < n_pend; i++)
-            if (t - pend[i].since > timeout_ms / 1000.0) {
-                refuse(&pend[i].chan, MPC_EPEER, "the other party never joined the session");
-                pend[i--] = pend[--n_pend];
-            }
-        if (!ch) continue;
-        /* every answer, a refusal too, carries the sid the party sent: the
-         * party reads nothing framed with another */
-        if (len == sizeof h) memcpy(ch->session, h.sid, 16);
-        char why[CHAN_ERR_BYTES];
-        mpc_err_t bad = len != sizeof h ? MPC_EFORMAT : hello_check(&h, why, sizeof why);
-        if (bad) {
-            if (len != sizeof h) snprintf(why, sizeof why, "malformed hello (%zu bytes)", len);
-            if (verbose) fprintf(stderr, "%s: refused a party: %s\n", prog, why);
-            refuse(&ch, bad, why);
-            continue;
-        }
-        int replay = 0;
-        for (size_t i = 0; i < n_served; i++) replay |= memcmp(served[i], h.sid, 16) == 0;
-        int match = -1, dup = 0;
-        for (int i = 0; i < n_pend; i++)
-            if (memcmp(pend[i].hello.sid, h.sid, 16) == 0) {
-                if (pend[i].hello.role == h.role) dup = 1;
-                else match = i;
-            }
-        if (replay || dup) {
-            if (verbose) fprintf(stderr, "%s: refused a replayed session\n", prog);
-            refuse(&ch, MPC_EPEER, "this session id was already served (replay refused)");
-            continue;
-        }
-        if (match < 0) {
-            if (n_pend == MAX_PENDING) {
-                refuse(&ch, MPC_EPEER, "the dealer is busy");
-                continue;
-            }
-            pend[n_pend++] = (pending_t){ch, h, t};
-            continue;
-        }
-        pending_t other = pend[match];
-        pend[match] = pend[--n_pend];
-        party_dealer_hello_t a = other.hello, b = h;
-        a.role = b.role = 0;
-        if (memcmp(&a, &b, sizeof a) != 0) {
-            refuse(&ch, MPC_EPEER, "the two parties disagree on the session");
-            refuse(&other.chan, MPC_EPEER, "the two parties disagree on the session");
-            continue;
-        }
-        uint8_t(*grown)[16] = realloc(served, (n_served + 1) * sizeof *served);
-        if (!grown) cli_fail(prog, "out of memory");
-        served = grown;
-        memcpy(served[n_served++], h.sid, 16);
-        session_job_t *job = calloc(1, sizeof *job);
-        if (!job) cli_fail(prog, "out of memory");
-        job->to[h.role] = ch;
-        job->to[other.hello.role] = other.chan;
-        job->hello = h;
-        job->have_seed = have_seed;
-        memcpy(job->test_seed, test_seed, 16);
-        job->verbose = verbose;
-        job->timeout_ms = timeout_ms;
-        job->lock = &lock;
-        job->running = &running;
-        pthread_mutex_lock(&lock);
-        running++;
-        pthread_mutex_unlock(&lock);
-        pthread_t th;
-        if (pthread_create(&th, NULL, session_main, job) != 0) cli_fail(prog, "cannot start a thread");
-        pthread_detach(th);
-        started++;
-        if (verbose) fprintf(stderr, "%s: session %llu started\n", prog, (unsigned long long)started);
+    while (!*stop && (!total || started < total)) {
+        net_request_t *r = NULL;
+        mpc_err_t e = net_next(d.l, 500, &r, err);
+        expire_pending(&d);
+        if (e == MPC_EIO) fprintf(stderr, "%s: %s\n", prog, err);
+        if (r) started += (uint64_t)serve(&d, &r);
     }
-    for (;;) { /* let running sessions finish */
-        pthread_mutex_lock(&lock);
-        int r = running;
-        pthread_mutex_unlock(&lock);
-        if (!r) break;
+    while (running(&d, 0)) { /* let running sessions finish */
         struct timespec ts = {0, 20000000};
         nanosleep(&ts, NULL);
     }
-    for (int i = 0; i < n_pend; i++) chan_free(&pend[i].chan);
-    free(served);
-    net_listener_free(&l);
+    for (int i = 0; i < d.n_pend; i++)
+        net_request_free(&d.pend[i].req);
+    sodium_memzero(d.test_seed, sizeof d.test_seed);
+    free(d.pend);
+    free(d.served);
+    net_listener_free(&d.l);
     net_free(&net);
     return CLI_OK;
 }

@@ -11,6 +11,15 @@
  * links then carries sid. The server never relays the client's
  * correlations.
  *
+ * Keys: the pk fields of a hello are bound to the connections. The server
+ * refuses a client hello whose pk is not the key the client authenticated
+ * with (CurveZMQ), and the dealer refuses a dealer hello whose pk[role] is
+ * not the key of the connection it came on, so nobody can ask for another
+ * party's seed by replaying that party's hello under a key of their own.
+ * Each channel a listener opens for a session admits the key of its hello
+ * and no other (net.h). In plaintext mode nobody is authenticated and none
+ * of this holds (debugging only).
+ *
  * The program (what is computed, and its public sizes) travels in the
  * hellos, so the dealer can generate exactly what the parties consume.
  */
@@ -25,8 +34,10 @@
 #include "mpcache/kv.h"
 #include "net/net.h"
 
-/* 02: the program carries the KV-cache policy (party_kv_t) */
-#define PARTY_MAGIC "MPCLLM02"
+/* 02: the program carries the KV-cache policy (party_kv_t); 03: hellos are
+ * bound to their keys, dealer refusals come on the rendezvous, and the seed
+ * message says when the session is not private (PARTY_SEED_TEST) */
+#define PARTY_MAGIC "MPCLLM03"
 
 enum { PROG_MATVEC = 1, PROG_GENERATE = 2 };
 enum {
@@ -95,10 +106,17 @@ typedef struct party_dealer_hello {
     party_prog_t prog;
 } party_dealer_hello_t;
 
+/* party_seed_msg_t.flags */
+enum {
+    /* the seeds derive from the dealer's --test-seed: anyone who knows it can
+     * recompute every mask, so the session is not private */
+    PARTY_SEED_TEST = 1,
+};
+
 /* Dealer -> party, the first message on the assigned channel. */
 typedef struct party_seed_msg {
     uint32_t status; /* 0 ok, else an mpc_err_t, and msg says why */
-    uint32_t reserved;
+    uint32_t flags;  /* PARTY_SEED_TEST */
     uint8_t sid[CHAN_SESSION_BYTES];
     uint8_t seed[PRG_SEED_BYTES];
     char msg[256];
@@ -125,19 +143,29 @@ typedef struct party_net {
 /* Party side: dials the dealer with the session's hello, waits for its seed,
  * checks the echoed sid, and attaches a tape reader to ctx->tape[0]. The
  * dealer channel is returned in *dealer (owned by the caller, freed after
- * ctx). On failure ctx->err says why. */
-mpc_err_t party_join_dealer(mpc_ctx_t *ctx, const party_net_t *pn,
-                            const party_dealer_hello_t *h, chan_t **dealer) MPC_WUR;
+ * ctx); the seed message's flags (PARTY_SEED_TEST) in *flags when flags is
+ * not NULL. On failure ctx->err says why: a refusal by the dealer returns
+ * its code, with "dealer refused the session: WHY". */
+mpc_err_t party_join_dealer(mpc_ctx_t *ctx, const party_net_t *pn, const party_dealer_hello_t *h,
+                            chan_t **dealer, uint32_t *flags) MPC_WUR;
 
 /* Party side, once mpc_corr_finish has passed: tells the dealer that the
  * tape was read to its END, so that the dealer may close the link. */
 mpc_err_t party_confirm_dealer(mpc_ctx_t *ctx, chan_t *dealer) MPC_WUR;
 
 /* Runs the dealer's side of one session whose two channels are connected
- * and whose hellos agree: sends the seeds (derived from test_seed when it is
- * not NULL), generates the program's correlations, finishes the tapes and
- * waits until both parties confirm they read them (party_confirm_dealer).
- * The links time out after timeout_ms, as they were opened. */
+ * and whose hellos agree: sends the seeds, generates the program's
+ * correlations, finishes the tapes and waits until both parties confirm
+ * they read them (party_confirm_dealer). The links time out after
+ * timeout_ms, as they were opened.
+ *
+ * With test_seed (not NULL; tests only), the run repeats: the parties' tape
+ * seeds and the dealer's own randomness derive from test_seed and the
+ * session id, so two sessions never share a seed, and the rounding stream
+ * from test_seed alone, so that the fixed engine under the same seed
+ * (--engine fixed --seed) reproduces the run bit for bit. Both parties are
+ * told (PARTY_SEED_TEST): whoever knows test_seed can recompute every
+ * truncation mask, so such a session is not private. */
 mpc_err_t party_deal_session(mpc_ctx_t *ctx, chan_t *to[2], const party_dealer_hello_t *h,
                              const uint8_t *test_seed, int timeout_ms) MPC_WUR;
 
@@ -229,6 +257,24 @@ int party_policy_pads(int policy);
  * when secure; no --pad-to with mpcache or h2o). The server and the dealer call it
  * on what the client sent, the engines before they start. */
 mpc_err_t party_prog_check(const party_prog_t *prog, int secure, char *err) MPC_WUR;
+
+/* The largest d of the matrix-vector demo (PROG_MATVEC). */
+#define PARTY_MATVEC_MAX_D 8192u
+
+/* MPC_OK when the server and the dealer may serve prog as a peer sent it,
+ * else a code (MPC_EFORMAT: not a program of ours; MPC_EARG: one we refuse)
+ * with a one-line reason in err (CHAN_ERR_BYTES): the fixed-point scale,
+ * the kind, the demo's d within [1, PARTY_MATVEC_MAX_D], no unknown flags,
+ * and for a generation party_prog_check with secure set. Every size the
+ * dealer and the server compute from the program is bounded by what this
+ * admits. */
+mpc_err_t party_prog_admit(const party_prog_t *prog, char *err) MPC_WUR;
+
+/* The first field of the server's echo of a program that differs from the
+ * client's request, by name ("steps", "flags", "kv", ...), or NULL when the
+ * two agree. The architecture and the model's hash are the server's to fill
+ * in and are not compared. */
+const char *party_prog_changed(const party_prog_t *asked, const party_prog_t *echo);
 
 /* The run's traffic as the client reports it (both parties' counters). */
 typedef struct party_report {

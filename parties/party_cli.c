@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 void cli_usage_error(const char *prog, const char *fmt, ...)
@@ -130,6 +131,35 @@ void cli_ready(int fd, const char *endpoint)
     if (fd < 0) return;
     dprintf(fd, "%s\n", endpoint);
     close(fd);
+}
+
+int cli_endpoint_is_loopback(const char *ep)
+{
+    if (!strncmp(ep, "ipc://", 6) || !strncmp(ep, "inproc://", 9)) return 1;
+    if (strncmp(ep, "tcp://", 6) != 0) return 0;
+    const char *host = ep + 6;
+    if (!strncmp(host, "127.", 4) || !strncmp(host, "[::1]:", 6) ||
+        !strncmp(host, "localhost:", 10))
+        return 1;
+    return 0;
+}
+
+long cli_raise_fd_limit(void)
+{
+    struct rlimit r;
+    if (getrlimit(RLIMIT_NOFILE, &r) != 0) return 1024;
+    rlim_t want = r.rlim_max == RLIM_INFINITY || r.rlim_max > 65536 ? 65536 : r.rlim_max;
+    if (r.rlim_cur < want) {
+        r.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &r) != 0) getrlimit(RLIMIT_NOFILE, &r);
+    }
+    return r.rlim_cur == RLIM_INFINITY ? 65536 : (long)r.rlim_cur;
+}
+
+int cli_default_sessions(long fd_limit, int per_session)
+{
+    long n = (fd_limit - 64) / per_session;
+    return n < 1 ? 1 : n > 256 ? 256 : (int)n;
 }
 
 static volatile int stop_flag;

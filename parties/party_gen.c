@@ -114,12 +114,13 @@ static model_config_t prog_cfg(const party_prog_t *prog)
 static int prog_bad(const party_prog_t *prog, char *err)
 {
     model_config_t cfg = prog_cfg(prog);
-    int P = (int)prog->n_prompt, steps = (int)prog->steps;
+    uint32_t P = prog->n_prompt, steps = prog->steps;
     if (model_config_check(&cfg, err)) return 1;
-    if (P < 1 || steps < P || steps > cfg.seq_len) {
+    if (P < 1 || steps < P || steps > (uint32_t)cfg.seq_len) {
         snprintf(err, CHAN_ERR_BYTES,
-                 "a %d-token prompt and %d steps do not fit a %d-position model (steps must be "
-                 "at least the prompt's tokens)", P, steps, cfg.seq_len);
+                 "a %u-token prompt and %u steps do not fit a %d-position model (steps must be "
+                 "at least the prompt's tokens)",
+                 P, steps, cfg.seq_len);
         return 1;
     }
     return 0;

@@ -3,7 +3,10 @@
 #include "parties/party.h"
 
 #include <sodium.h>
+#include <stdio.h>
 #include <string.h>
+
+#include "mpc/fxp.h"
 
 void party_sid(uint8_t sid[CHAN_SESSION_BYTES], const party_dealer_hello_t *h)
 {
@@ -16,15 +19,19 @@ void party_sid(uint8_t sid[CHAN_SESSION_BYTES], const party_dealer_hello_t *h)
     crypto_generichash_final(&st, sid, CHAN_SESSION_BYTES);
 }
 
-mpc_err_t party_join_dealer(mpc_ctx_t *ctx, const party_net_t *pn,
-                            const party_dealer_hello_t *h, chan_t **dealer)
+mpc_err_t party_join_dealer(mpc_ctx_t *ctx, const party_net_t *pn, const party_dealer_hello_t *h,
+                            chan_t **dealer, uint32_t *flags)
 {
+    if (flags) *flags = 0;
     net_opts_t o = pn->self;
     memcpy(o.server_key, pn->dealer_key, NET_KEY_BYTES);
     o.timeout_ms = pn->timeout_ms;
     char err[NET_ERR_BYTES];
-    *dealer = net_dial(pn->net, pn->dealer_ep, &o, h, sizeof *h, err);
+    mpc_err_t refusal;
+    *dealer = net_dial(pn->net, pn->dealer_ep, &o, h, sizeof *h, &refusal, err);
     net_opts_wipe(&o);
+    if (!*dealer && refusal)
+        return mpc_fail(ctx, refusal, "dealer refused the session: %s", err + strlen(NET_REFUSED));
     if (!*dealer) return mpc_fail(ctx, MPC_EPEER, "dealer %s: %s", pn->dealer_ep, err);
     memcpy((*dealer)->session, h->sid, CHAN_SESSION_BYTES);
     party_seed_msg_t m;
@@ -43,8 +50,51 @@ mpc_err_t party_join_dealer(mpc_ctx_t *ctx, const party_net_t *pn,
         return mpc_fail(ctx, MPC_EPEER, "dealer confirmed another session id");
     }
     ctx->tape[0] = tape_reader_chan(*dealer, m.seed);
+    if (flags) *flags = m.flags;
     sodium_memzero(&m, sizeof m);
     return ctx->tape[0] ? MPC_OK : mpc_fail(ctx, MPC_ENOMEM, "out of memory");
+}
+
+mpc_err_t party_prog_admit(const party_prog_t *prog, char *err)
+{
+    if (prog->frac_bits < FXP_FRAC_BITS_MIN || prog->frac_bits > FXP_FRAC_BITS_MAX) {
+        snprintf(err, CHAN_ERR_BYTES, "fractional bits %u are outside [%d, %d]", prog->frac_bits,
+                 FXP_FRAC_BITS_MIN, FXP_FRAC_BITS_MAX);
+        return MPC_EFORMAT;
+    }
+    switch (prog->kind) {
+    case PROG_MATVEC:
+        if (prog->d < 1 || prog->d > PARTY_MATVEC_MAX_D) {
+            snprintf(err, CHAN_ERR_BYTES, "the matvec demo takes d in [1, %u], got %u",
+                     PARTY_MATVEC_MAX_D, prog->d);
+            return MPC_EARG;
+        }
+        return MPC_OK;
+    case PROG_GENERATE:
+        if (prog->flags & ~(uint32_t)(PROG_PAD | PROG_REVEAL_LOGITS | PROG_EARLY_STOP)) {
+            snprintf(err, CHAN_ERR_BYTES, "unknown program flags 0x%x", prog->flags);
+            return MPC_EARG;
+        }
+        return party_prog_check(prog, 1, err);
+    }
+    snprintf(err, CHAN_ERR_BYTES, "unknown program kind %u", prog->kind);
+    return MPC_EFORMAT;
+}
+
+const char *party_prog_changed(const party_prog_t *asked, const party_prog_t *echo)
+{
+    if (asked->kind != echo->kind) return "kind";
+    if (asked->frac_bits != echo->frac_bits) return "frac_bits";
+    if (asked->d != echo->d) return "d";
+    if (asked->steps != echo->steps) return "steps";
+    if (asked->n_prompt != echo->n_prompt) return "n_prompt";
+    if (asked->flags != echo->flags) return "flags";
+    if (memcmp(&asked->kv, &echo->kv, sizeof asked->kv) != 0) return "kv";
+    /* every field is named above but the server's own two */
+    party_prog_t a = *asked, b = *echo;
+    memset(a.cfg, 0, sizeof a.cfg), memset(b.cfg, 0, sizeof b.cfg);
+    memset(a.model_hash, 0, sizeof a.model_hash), memset(b.model_hash, 0, sizeof b.model_hash);
+    return memcmp(&a, &b, sizeof a) ? "program" : NULL;
 }
 
 static mpc_err_t deal_program(mpc_ctx_t *ctx, const party_prog_t *prog)
@@ -101,12 +151,17 @@ mpc_err_t party_deal_session(mpc_ctx_t *ctx, chan_t *to[2], const party_dealer_h
 {
     uint8_t seed[2][PRG_SEED_BYTES];
     if (test_seed) {
-        prg_seed_derive(seed[0], test_seed, "p0");
-        prg_seed_derive(seed[1], test_seed, "p1");
-        prg_seed_derive(ctx->round_seed, test_seed, "round");
+        /* the session's own seed: test_seed keys a hash of the session id */
+        uint8_t sess[PRG_SEED_BYTES], own[PRG_SEED_BYTES];
+        crypto_generichash(sess, sizeof sess, h->sid, CHAN_SESSION_BYTES, test_seed,
+                           PRG_SEED_BYTES);
+        prg_seed_derive(seed[0], sess, "p0");
+        prg_seed_derive(seed[1], sess, "p1");
         /* the dealer's own randomness (FSS keys) too, so a run repeats */
-        uint8_t own[PRG_SEED_BYTES];
-        prg_seed_derive(own, test_seed, "dealer");
+        prg_seed_derive(own, sess, "dealer");
+        /* the truncation masks, which the fixed engine must reproduce */
+        prg_seed_derive(ctx->round_seed, test_seed, "round");
+        sodium_memzero(sess, sizeof sess);
         prg_free(&ctx->local);
         ctx->local = prg_new(own, 0);
         sodium_memzero(own, sizeof own);
@@ -119,6 +174,7 @@ mpc_err_t party_deal_session(mpc_ctx_t *ctx, chan_t *to[2], const party_dealer_h
     mpc_err_t e = MPC_OK;
     for (int p = 0; p < 2 && !e; p++) {
         party_seed_msg_t m = {0};
+        m.flags = test_seed ? PARTY_SEED_TEST : 0;
         memcpy(m.sid, h->sid, sizeof m.sid);
         memcpy(m.seed, seed[p], sizeof m.seed);
         e = chan_send(to[p], PARTY_SEED_TAG, 0, &m, sizeof m);

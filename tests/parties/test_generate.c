@@ -17,7 +17,8 @@
  *   that says why, and the server keeps serving: a tokenizer that does not
  *   fit the model, a prompt or --steps beyond the context, a client off the
  *   allow-list, an unreachable dealer, a dealer with another key, a dealer
- *   killed mid-session, a replayed session id; an unknown model.
+ *   killed mid-session; an unknown model. (A replayed session id, and the
+ *   binding of hellos to keys: tests/parties/test_keys.c.)
  * - Usage: exit 2 with a one-line reason for bad flags, exit 0 for --help.
  * - No process outlives a killed `mpcllm generate`.
  *
@@ -829,83 +830,6 @@ static void test_dealer_killed_mid_session_fails_in_bounded_time(void **state)
     world_stop(w);
 }
 
-/* Plays both parties of a tiny session against the dealer, then replays its
- * hello: the dealer refuses the session id it has served, says why, and
- * keeps serving real sessions. */
-static void test_dealer_refuses_a_replayed_session(void **state)
-{
-    world_t *w = *state;
-    if (!have_models) skip();
-    world_start(w, "5", NULL, NULL, 0);
-    net_t *net = net_new();
-    assert_non_null(net);
-    net_opts_t o[2];
-    party_dealer_hello_t h;
-    memset(&h, 0, sizeof h);
-    memcpy(h.magic, PARTY_MAGIC, 8);
-    for (int p = 0; p < 2; p++) {
-        char err[NET_ERR_BYTES];
-        net_opts_default(&o[p]);
-        o[p].timeout_ms = 5000;
-        assert_int_equal(net_key_load(w->keydir[p ? K_CLIENT : K_SERVER], o[p].public_key,
-                                      o[p].secret_key, err),
-                         MPC_OK);
-        assert_int_equal(net_key_load_public(w->pub[K_DEALER], o[p].server_key, err), MPC_OK);
-        memcpy(h.pk[p], o[p].public_key, 32);
-        randombytes_buf(h.nonce[p], 32);
-    }
-    h.prog.kind = PROG_MATVEC;
-    h.prog.frac_bits = 16;
-    h.prog.d = 4;
-    party_sid(h.sid, &h);
-    /* the session, served once: both parties get their seeds */
-    chan_t *ch[2];
-    for (int p = 0; p < 2; p++) {
-        char err[NET_ERR_BYTES];
-        h.role = (uint32_t)p;
-        ch[p] = net_dial(net, w->dealer_ep, &o[p], &h, sizeof h, err);
-        if (!ch[p]) fail_msg("P%d: %s", p, err);
-        memcpy(ch[p]->session, h.sid, CHAN_SESSION_BYTES);
-    }
-    for (int p = 0; p < 2; p++) {
-        party_seed_msg_t m;
-        size_t len = 0;
-        uint64_t depth;
-        assert_int_equal(chan_recv(ch[p], PARTY_SEED_TAG, &depth, &m, sizeof m, &len), MPC_OK);
-        assert_int_equal(len, sizeof m);
-        assert_int_equal(m.status, MPC_OK);
-        assert_memory_equal(m.sid, h.sid, CHAN_SESSION_BYTES);
-    }
-    chan_free(&ch[0]);
-    chan_free(&ch[1]);
-    /* the same hello again, as each party would send it */
-    for (int p = 0; p < 2; p++) {
-        mpc_ctx_t ctx;
-        assert_int_equal(mpc_ctx_init(&ctx, p, 16), MPC_OK);
-        party_net_t pn = {net, o[p], w->dealer_ep, {0}, 5000};
-        memcpy(pn.dealer_key, o[p].server_key, NET_KEY_BYTES);
-        h.role = (uint32_t)p;
-        chan_t *d = NULL;
-        double t0 = now_s();
-        mpc_err_t e = party_join_dealer(&ctx, &pn, &h, &d);
-        print_message("P%d: %.2f s: %s\n", p, now_s() - t0, ctx.err);
-        assert_int_equal(e, MPC_EPEER);
-        assert_true(now_s() - t0 < 3); /* refused at once, not at a timeout */
-        assert_non_null(strstr(ctx.err, "replay refused"));
-        chan_free(&d);
-        mpc_ctx_destroy(&ctx);
-        net_opts_wipe(&pn.self);
-    }
-    net_opts_wipe(&o[0]);
-    net_opts_wipe(&o[1]);
-    net_free(&net);
-    char *log = slurp(w->dealer_log);
-    assert_non_null(strstr(log, "refused a replayed session"));
-    free(log);
-    assert_served(w, "Hi", 8);
-    world_stop(w);
-}
-
 /* --- the launcher leaves nothing behind --------------------------------- */
 
 /* The children of pid, from /proc (at most cap). */
@@ -1000,10 +924,8 @@ int main(void)
         cmocka_unit_test(test_unknown_model_fails_clearly),
         cmocka_unit_test_setup_teardown(test_bad_input_fails_clearly_and_the_server_keeps_serving,
                                         world_alloc, world_teardown),
-        cmocka_unit_test_setup_teardown(test_dealer_refuses_a_replayed_session, world_alloc,
+        cmocka_unit_test_setup_teardown(test_a_paused_client_still_gets_its_whole_tape, world_alloc,
                                         world_teardown),
-        cmocka_unit_test_setup_teardown(test_a_paused_client_still_gets_its_whole_tape,
-                                        world_alloc, world_teardown),
         cmocka_unit_test_setup_teardown(test_dealer_killed_mid_session_fails_in_bounded_time,
                                         world_alloc, world_teardown),
         cmocka_unit_test(test_ended_launcher_leaves_no_process_and_no_keys),

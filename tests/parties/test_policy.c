@@ -352,7 +352,7 @@ static uint32_t server_reply(net_t *net, const char *ep, const kv_config_t *kv, 
     h.prog.flags = flags;
     party_kv_pack(&h.prog.kv, kv);
     char err[NET_ERR_BYTES];
-    chan_t *c = net_dial(net, ep, &o, &h, sizeof h, err);
+    chan_t *c = net_dial(net, ep, &o, &h, sizeof h, NULL, err);
     if (!c) fail_msg("server %s: %s", ep, err);
     size_t len = 0;
     uint64_t depth;
@@ -412,7 +412,7 @@ static void test_server_and_dealer_refuse_a_bad_policy_with_a_reason(void **stat
     net_opts_default(&pn.self);
     pn.self.curve = 0;
     chan_t *d = NULL;
-    assert_int_equal(party_join_dealer(&ctx, &pn, &dh, &d), MPC_EARG);
+    assert_int_equal(party_join_dealer(&ctx, &pn, &dh, &d, NULL), MPC_EARG);
     print_message("the dealer: %s\n", ctx.err);
     assert_non_null(strstr(ctx.err, "dealer refused"));
     assert_non_null(strstr(ctx.err, "secure engine"));

@@ -1,0 +1,180 @@
+/* tests/parties/partytest.h - what the process tests of parties/ share:
+ * finding the programs and the models, a scratch folder, starting programs
+ * with their output in files, and dialing a listener from a thread (the two
+ * parties of a session dial the dealer at the same time, and the dealer
+ * answers neither until both have).
+ *
+ * Header-only (static functions), like tests/llm/llmtest.h: each test file
+ * is its own program. */
+#ifndef TESTS_PARTIES_PARTYTEST_H
+#define TESTS_PARTIES_PARTYTEST_H
+
+#include "testutil.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "net/net.h"
+#include "parties/launch.h"
+#include "parties/party.h"
+
+/* The programs' folder ($MPCLLM_BIN), the stories260K model and tokenizer
+ * (pt_have_models says whether they exist), and this run's scratch folder. */
+static char pt_bindir[1024], pt_model[1024], pt_tok[1024], pt_scratch[64];
+static int pt_have_models;
+
+/* Group setup: finds the above and makes the scratch folder. */
+static int pt_setup(void **state)
+{
+    (void)state;
+    const char *b = getenv("MPCLLM_BIN");
+    snprintf(pt_bindir, sizeof pt_bindir, "%s", b && *b ? b : "bin");
+    pt_have_models = tu_shared_path("models/stories260K.bin", pt_model, sizeof pt_model) &&
+                     tu_shared_path("models/tok512.bin", pt_tok, sizeof pt_tok);
+    snprintf(pt_scratch, sizeof pt_scratch, "/tmp/mpcllm-test-XXXXXX");
+    return mkdtemp(pt_scratch) ? 0 : -1;
+}
+
+/* Group teardown: removes the scratch folder. */
+static int pt_teardown(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", pt_scratch);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static double pt_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void pt_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void pt_prog(char *out, size_t cap, const char *name)
+{
+    snprintf(out, cap, "%s/%s", pt_bindir, name);
+}
+
+/* A file in the scratch folder. */
+static void pt_tmp(char *out, size_t cap, const char *what)
+{
+    snprintf(out, cap, "%s/%s", pt_scratch, what);
+}
+
+/* Starts argv with stdout and stderr to files (NULL: inherited); the child
+ * dies with this process. */
+static pid_t pt_spawn(char *const argv[], const char *out, const char *err)
+{
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(127);
+        if (out) {
+            int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+            dup2(fd, 1);
+        }
+        if (err) {
+            int fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+            dup2(fd, 2);
+        }
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Runs argv to its end (killed after timeout_ms) and returns its status. */
+static int pt_run(char *const argv[], const char *out, const char *err, int timeout_ms)
+{
+    pid_t pid = pt_spawn(argv, out, err);
+    assert_true(pid > 0);
+    return launch_wait(pid, timeout_ms);
+}
+
+/* A whole file as a string (the caller frees it); "" when missing. */
+static char *pt_slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+    if (f) {
+        size_t r;
+        while ((r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+            n += r;
+            if (n + 1 == cap) {
+                cap *= 2;
+                buf = realloc(buf, cap);
+                assert_non_null(buf);
+            }
+        }
+        fclose(f);
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+/* Starts argv via launch_ready with its stderr appended to log; fails the
+ * test when it does not come up. */
+static pid_t pt_start_logged(char *const argv[], char *ep, size_t cap, const char *log)
+{
+    fflush(stderr);
+    int saved = dup(2), fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    assert_true(saved >= 0 && fd >= 0);
+    dup2(fd, 2);
+    close(fd);
+    char err[256];
+    pid_t pid = launch_ready(argv, ep, cap, 20000, err, sizeof err);
+    dup2(saved, 2);
+    close(saved);
+    if (pid < 0) fail_msg("%s: %s", argv[0], err);
+    return pid;
+}
+
+/* One net_dial on a thread of its own: fill the inputs, pt_dial_start, then
+ * pt_dial_join for the channel (NULL, with refusal and err, on failure). */
+typedef struct pt_dial {
+    net_t *net;
+    const char *ep;
+    net_opts_t opts;
+    const void *hello;
+    size_t len;
+    chan_t *ch;
+    mpc_err_t refusal;
+    char err[NET_ERR_BYTES];
+    pthread_t th;
+} pt_dial_t;
+
+static void *pt_dial_main(void *arg)
+{
+    pt_dial_t *d = arg;
+    d->ch = net_dial(d->net, d->ep, &d->opts, d->hello, d->len, &d->refusal, d->err);
+    return NULL;
+}
+
+static void pt_dial_start(pt_dial_t *d)
+{
+    assert_int_equal(pthread_create(&d->th, NULL, pt_dial_main, d), 0);
+}
+
+static chan_t *pt_dial_join(pt_dial_t *d)
+{
+    assert_int_equal(pthread_join(d->th, NULL), 0);
+    return d->ch;
+}
+
+#endif
