@@ -66,6 +66,12 @@ void net_opts_wipe(net_opts_t *o)
     sodium_memzero(o->secret_key, sizeof o->secret_key);
 }
 
+void net_key_pair(uint8_t pub[NET_KEY_BYTES], uint8_t sec[NET_KEY_BYTES])
+{
+    MPC_ASSERT(sodium_init() >= 0);
+    crypto_box_keypair(pub, sec); /* CurveZMQ's keys are X25519 keys */
+}
+
 static int key_is_zero(const uint8_t k[NET_KEY_BYTES])
 {
     return sodium_is_zero(k, NET_KEY_BYTES);

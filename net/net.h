@@ -132,6 +132,10 @@ chan_t *net_request_accept(net_listener_t *l, net_request_t **r, char *err);
  * mpc_err_t other than MPC_OK) and "the listener refused us: WHY". Frees *r
  * and sets it to NULL. */
 void net_request_refuse(net_listener_t *l, net_request_t **r, mpc_err_t code, const char *why);
+/* Answers a query (net_query) with len bytes (at most NET_HELLO_MAX), on
+ * the rendezvous itself: no channel is opened. Frees *r and sets it to
+ * NULL. */
+void net_request_answer(net_listener_t *l, net_request_t **r, const void *buf, size_t len);
 /* Frees a request without answering it (the client times out). Accepts
  * NULL and sets *r to NULL. */
 void net_request_free(net_request_t **r);
@@ -153,6 +157,14 @@ chan_t *net_accept(net_listener_t *l, int timeout_ms, void *hello, size_t cap, s
 chan_t *net_dial(net_t *n, const char *endpoint, const net_opts_t *o, const void *hello, size_t len,
                  mpc_err_t *refusal, char *err);
 
+/* Dials a listener with a question (as a hello) and waits for its one-shot
+ * answer (net_request_answer), up to cap bytes into out, its length in
+ * *len. Returns MPC_OK; a refusal's code with NET_REFUSED and the reason;
+ * MPC_EFORMAT when the listener assigned a channel instead or the answer is
+ * longer than cap; or MPC_EPEER/MPC_EIO (timeout, unreachable). */
+mpc_err_t net_query(net_t *n, const char *endpoint, const net_opts_t *o, const void *question,
+                    size_t qlen, void *out, size_t cap, size_t *len, char *err) MPC_WUR;
+
 /* --- CurveZMQ key files ------------------------------------------------- */
 
 /* Writes DIR/public.key (Z85, mode 0644) and DIR/secret.key (Z85, mode 0600)
@@ -163,6 +175,9 @@ mpc_err_t net_keygen(const char *dir, char *err);
  * by group or others is refused. The file buffer is zeroed after use. */
 mpc_err_t net_key_load(const char *dir, uint8_t pub[NET_KEY_BYTES], uint8_t sec[NET_KEY_BYTES],
                        char *err);
+/* A fresh CurveZMQ key pair in memory, for a client that needs no fixed
+ * identity (a status query to a listener without an allow-list). */
+void net_key_pair(uint8_t pub[NET_KEY_BYTES], uint8_t sec[NET_KEY_BYTES]);
 /* Loads one public key from FILE (or from DIR/public.key when FILE is a
  * directory). */
 mpc_err_t net_key_load_public(const char *file, uint8_t pub[NET_KEY_BYTES], char *err);

@@ -26,6 +26,7 @@
 #define NET_TAG_HELLO  CHAN_TAG('h', 'e', 'l', 'o')
 #define NET_TAG_ASSIGN CHAN_TAG('c', 'h', 'a', 'n')
 #define NET_TAG_REFUSE CHAN_TAG('f', 'a', 'i', 'l')
+#define NET_TAG_ANSWER CHAN_TAG('a', 'n', 's', 'w')
 
 /* The ZAP domain of a socket that admits one client key: this prefix and
  * the key in Z85 (net.c). */

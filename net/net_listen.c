@@ -255,10 +255,11 @@ mpc_err_t net_next(net_listener_t *l, int timeout_ms, net_request_t **out, char 
         zmq_pollitem_t it[2] = {{l->sock.s, 0, ZMQ_POLLIN, 0}, {l->sock.mon, 0, ZMQ_POLLIN, 0}};
         if (l->paused_until && (wait < 0 || wait > 100)) wait = 100;
         int rc = zmq_poll(it, l->sock.mon ? 2 : 1, wait);
+        int poll_errno = errno;    /* the monitor's reads below set errno */
         net_sock_events(&l->sock); /* only drained: clients come and go */
         pause_when_out_of_files(l);
-        if (rc < 0 && errno != EINTR)
-            return net_fail(err, MPC_EIO, "poll failed: %s", zmq_strerror(errno));
+        if (rc < 0 && poll_errno != EINTR)
+            return net_fail(err, MPC_EIO, "poll failed: %s", zmq_strerror(poll_errno));
         if (rc > 0 && (it[0].revents & ZMQ_POLLIN) && take_request(l, out)) return MPC_OK;
         if (timeout_ms >= 0 && net_now_ns() >= deadline) return net_fail(err, MPC_EPEER, "timeout");
     }
@@ -289,6 +290,14 @@ void net_request_refuse(net_listener_t *l, net_request_t **rp, mpc_err_t code, c
 {
     if (!rp || !*rp) return;
     refuse(l, &(*rp)->id, code == MPC_OK ? MPC_EPEER : code, why);
+    net_request_free(rp);
+}
+
+void net_request_answer(net_listener_t *l, net_request_t **rp, const void *buf, size_t len)
+{
+    if (!rp || !*rp) return;
+    if (len > NET_HELLO_MAX) len = NET_HELLO_MAX;
+    send_frame(l->sock.s, &(*rp)->id, NET_TAG_ANSWER, 0, buf, len, ZMQ_DONTWAIT);
     net_request_free(rp);
 }
 
@@ -366,52 +375,85 @@ static int assigned_endpoint(const char *dialed, const char *given, char out[NET
     return w > 0 && w < NET_ENDPOINT_BYTES ? 0 : -1;
 }
 
-chan_t *net_dial(net_t *n, const char *endpoint, const net_opts_t *o, const void *hello, size_t len,
-                 mpc_err_t *refusal, char *err)
+/* Sends one hello to the listener at endpoint from a fresh DEALER and reads
+ * its one answer frame into *m (initialised here; the caller closes it),
+ * its checked header into *h. A refusal becomes its code, with the reason
+ * in err, and in *refusal when that is not NULL. */
+static mpc_err_t rendezvous(net_t *n, const char *endpoint, const net_opts_t *o, const void *hello,
+                            size_t len, zmq_msg_t *m, net_frame_hdr_t *h, mpc_err_t *refusal,
+                            const char *what, char *err)
 {
+    zmq_msg_init(m);
     if (refusal) *refusal = MPC_OK;
-    if (!n) {
-        net_fail(err, MPC_EARG, "no net context");
-        return NULL;
-    }
-    if (len > NET_HELLO_MAX) {
-        net_fail(err, MPC_EARG, "a hello of %zu bytes is longer than the %zu allowed", len,
-                 (size_t)NET_HELLO_MAX);
-        return NULL;
-    }
+    if (!n) return net_fail(err, MPC_EARG, "no net context");
+    if (len > NET_HELLO_MAX)
+        return net_fail(err, MPC_EARG, "a hello of %zu bytes is longer than the %zu allowed", len,
+                        (size_t)NET_HELLO_MAX);
     net_sock_t k;
     mpc_err_t e = net_sock_open(&k, n, ZMQ_DEALER, 1, endpoint, o, err);
-    if (e) return NULL;
+    if (e) return e;
     e = net_sock_attach(&k, endpoint, err);
     /* A DEALER that connects queues at once: the hello waits for the link. */
     if (!e && send_frame(k.s, NULL, NET_TAG_HELLO, 0, hello, len, ZMQ_DONTWAIT) != 0)
         e = net_fail(err, MPC_EIO, "cannot send the hello: %s", zmq_strerror(errno));
-    zmq_msg_t m;
-    zmq_msg_init(&m);
-    while (!e && zmq_msg_recv(&m, k.s, ZMQ_DONTWAIT) < 0) {
+    while (!e && zmq_msg_recv(m, k.s, ZMQ_DONTWAIT) < 0) {
         if (errno == EAGAIN)
-            e = net_sock_wait(&k, ZMQ_POLLIN, "waiting for the listener to assign a channel", err);
+            e = net_sock_wait(&k, ZMQ_POLLIN, what, err);
         else if (errno != EINTR)
             e = net_fail(err, MPC_EIO, "cannot receive from the listener: %s", zmq_strerror(errno));
     }
-    char given[NET_ENDPOINT_BYTES], ep[NET_ENDPOINT_BYTES];
+    net_sock_close(&k);
+    if (!e) e = net_frame_check(zmq_msg_data(m), zmq_msg_size(m), no_session, 0, h, err);
+    if (!e && h->tag == NET_TAG_REFUSE) {
+        char why[NET_ENDPOINT_BYTES];
+        size_t n_why = h->len < sizeof why ? (size_t)h->len : sizeof why - 1;
+        memcpy(why, (const uint8_t *)zmq_msg_data(m) + NET_HDR_BYTES, n_why);
+        why[n_why] = '\0';
+        /* the listener's code, if it is one of ours */
+        e = h->depth > MPC_OK && h->depth <= MPC_EFORMAT ? (mpc_err_t)h->depth : MPC_EPEER;
+        if (refusal) *refusal = e;
+        net_fail(err, e, NET_REFUSED "%s", why);
+    }
+    return e;
+}
+
+chan_t *net_dial(net_t *n, const char *endpoint, const net_opts_t *o, const void *hello, size_t len,
+                 mpc_err_t *refusal, char *err)
+{
+    zmq_msg_t m;
     net_frame_hdr_t h;
-    if (!e) e = net_frame_check(zmq_msg_data(&m), zmq_msg_size(&m), no_session, 0, &h, err);
-    if (!e && (h.tag == NET_TAG_ASSIGN || h.tag == NET_TAG_REFUSE) && h.len < sizeof given) {
+    mpc_err_t e = rendezvous(n, endpoint, o, hello, len, &m, &h, refusal,
+                             "waiting for the listener to assign a channel", err);
+    char given[NET_ENDPOINT_BYTES], ep[NET_ENDPOINT_BYTES];
+    if (!e && h.tag == NET_TAG_ASSIGN && h.len < sizeof given) {
         memcpy(given, (const uint8_t *)zmq_msg_data(&m) + NET_HDR_BYTES, h.len);
         given[h.len] = '\0';
-        if (h.tag == NET_TAG_REFUSE) {
-            /* the listener's code, if it is one of ours */
-            mpc_err_t code =
-                h.depth > MPC_OK && h.depth <= MPC_EFORMAT ? (mpc_err_t)h.depth : MPC_EPEER;
-            if (refusal) *refusal = code;
-            e = net_fail(err, code, NET_REFUSED "%s", given);
-        } else if (assigned_endpoint(endpoint, given, ep) != 0)
+        if (assigned_endpoint(endpoint, given, ep) != 0)
             e = net_fail(err, MPC_EFORMAT, "the listener assigned a bad endpoint '%s'", given);
     } else if (!e) {
         e = net_fail(err, MPC_EFORMAT, "the listener answered with something else");
     }
     zmq_msg_close(&m);
-    net_sock_close(&k);
     return e ? NULL : net_chan_connect(n, ep, o, err);
+}
+
+mpc_err_t net_query(net_t *n, const char *endpoint, const net_opts_t *o, const void *question,
+                    size_t qlen, void *out, size_t cap, size_t *len, char *err)
+{
+    zmq_msg_t m;
+    net_frame_hdr_t h;
+    *len = 0;
+    mpc_err_t e = rendezvous(n, endpoint, o, question, qlen, &m, &h, NULL,
+                             "waiting for the listener's answer", err);
+    if (!e && h.tag != NET_TAG_ANSWER)
+        e = net_fail(err, MPC_EFORMAT, "the listener answered the query with something else");
+    else if (!e && h.len > cap)
+        e = net_fail(err, MPC_EFORMAT, "an answer of %zu bytes does not fit %zu", (size_t)h.len,
+                     cap);
+    if (!e) {
+        memcpy(out, (const uint8_t *)zmq_msg_data(&m) + NET_HDR_BYTES, h.len);
+        *len = h.len;
+    }
+    zmq_msg_close(&m);
+    return e;
 }

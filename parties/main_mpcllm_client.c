@@ -20,6 +20,7 @@
 #include "parties/cli.h"
 #include "parties/party.h"
 #include "parties/party_plain.h"
+#include "parties/party_service.h"
 #include "parties/printer.h"
 
 #define HELLO_TAG CHAN_TAG('H', 'E', 'L', 'O')
@@ -52,6 +53,37 @@ static void logit_token(void *arg, int token)
     printer_on_token(((logit_log_t *)arg)->pr, token);
 }
 
+/* --status: one query to the listener at server, its JSON on stdout. */
+static int ask_status(const char *server, const char *server_key, const char *keys, int plaintext,
+                      int timeout_ms)
+{
+    if (!server) cli_usage_error(prog, "--status needs --server");
+    if (!plaintext && !server_key)
+        cli_usage_error(prog, "--status needs --server-key (or --plaintext)");
+    net_opts_t o;
+    net_opts_default(&o);
+    o.curve = !plaintext;
+    o.timeout_ms = timeout_ms;
+    if (!plaintext) {
+        if (keys)
+            cli_load_keys(prog, keys, &o);
+        else
+            net_key_pair(o.public_key, o.secret_key);
+        cli_load_public(prog, server_key, o.server_key);
+    }
+    net_t *net = net_new();
+    if (!net) cli_fail(prog, "cannot create a ZeroMQ context");
+    char json[NET_HELLO_MAX + 1], err[NET_ERR_BYTES];
+    size_t len = 0;
+    mpc_err_t e = net_query(net, server, &o, PARTY_STATUS_MAGIC, 8, json, NET_HELLO_MAX, &len, err);
+    net_opts_wipe(&o);
+    net_free(&net);
+    if (e) cli_fail(prog, "%s: %s", server, err);
+    json[len] = '\0';
+    printf("%s\n", json);
+    return CLI_OK;
+}
+
 static void usage(void)
 {
     printf("usage: mpcllm-client --server EP --server-key FILE --dealer EP --dealer-key FILE\n"
@@ -78,6 +110,9 @@ static void usage(void)
            "  --static-keep S     mpcache: the fraction static eviction keeps (default 0.5,\n"
            "                      R <= S)\n"
            "  --clusters A,B      mpcache: the cluster sizes (default 32,16)\n"
+           "  --status            instead, ask the server (or a dealer, given as --server\n"
+           "                      with its key as --server-key) for its status, and print\n"
+           "                      it as one JSON line; without --keys, an ephemeral key\n"
            "  --demo              instead, the private product of a secret vector and the\n"
            "                      server's secret d x d matrix (the options below)\n"
            "\n"
@@ -102,24 +137,36 @@ int main(int argc, char **argv)
     const char *server = NULL, *server_key = NULL, *dealer = NULL, *dealer_key = NULL,
                *keys = NULL, *prompt = "", *tokenizer = NULL;
     int plaintext = 0, json = 0, timeout_ms = 30000, have_seed = 0, verify = 0, demo = 0;
-    int steps = 256, pad_to = 0, reveal_logits = 0, early_stop = 0;
+    int steps = 256, pad_to = 0, reveal_logits = 0, early_stop = 0, status = 0;
     kv_config_t kv;
     kv_config_default(&kv);
     uint64_t d = 768, frac = FXP_FRAC_BITS_DEFAULT, demo_seed = 0, verify_seed = 0;
-    static const struct option opts[] = {
-        {"server", required_argument, 0, 's'},     {"server-key", required_argument, 0, 'S'},
-        {"dealer", required_argument, 0, 'd'},     {"dealer-key", required_argument, 0, 'D'},
-        {"keys", required_argument, 0, 'k'},       {"d", required_argument, 0, 'n'},
-        {"demo-seed", required_argument, 0, 'e'},  {"verify-seed", required_argument, 0, 'V'},
-        {"frac-bits", required_argument, 0, 'f'},  {"timeout", required_argument, 0, 't'},
-        {"json", no_argument, 0, 'j'},             {"plaintext", no_argument, 0, 'p'},
-        {"prompt", required_argument, 0, 'P'},     {"steps", required_argument, 0, 'N'},
-        {"tokenizer", required_argument, 0, 'z'},  {"demo", no_argument, 0, 'M'},
-        {"pad-to", required_argument, 0, 'A'},     {"reveal-logits", no_argument, 0, 'L'},
-        {"early-stop", no_argument, 0, 'E'},       {"policy", required_argument, 0, 'K'},
-        {"budget", required_argument, 0, 'K'},     {"static-keep", required_argument, 0, 'K'},
-        {"clusters", required_argument, 0, 'K'},
-        {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
+    static const struct option opts[] = {{"server", required_argument, 0, 's'},
+                                         {"server-key", required_argument, 0, 'S'},
+                                         {"dealer", required_argument, 0, 'd'},
+                                         {"dealer-key", required_argument, 0, 'D'},
+                                         {"keys", required_argument, 0, 'k'},
+                                         {"d", required_argument, 0, 'n'},
+                                         {"demo-seed", required_argument, 0, 'e'},
+                                         {"verify-seed", required_argument, 0, 'V'},
+                                         {"frac-bits", required_argument, 0, 'f'},
+                                         {"timeout", required_argument, 0, 't'},
+                                         {"json", no_argument, 0, 'j'},
+                                         {"plaintext", no_argument, 0, 'p'},
+                                         {"prompt", required_argument, 0, 'P'},
+                                         {"steps", required_argument, 0, 'N'},
+                                         {"tokenizer", required_argument, 0, 'z'},
+                                         {"demo", no_argument, 0, 'M'},
+                                         {"pad-to", required_argument, 0, 'A'},
+                                         {"reveal-logits", no_argument, 0, 'L'},
+                                         {"early-stop", no_argument, 0, 'E'},
+                                         {"policy", required_argument, 0, 'K'},
+                                         {"budget", required_argument, 0, 'K'},
+                                         {"static-keep", required_argument, 0, 'K'},
+                                         {"clusters", required_argument, 0, 'K'},
+                                         {"status", no_argument, 0, 'Q'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     int idx = 0;
     int c;
     opterr = 0;
@@ -141,6 +188,9 @@ int main(int argc, char **argv)
         case 'N': steps = (int)cli_u64(prog, "--steps", optarg, 1, 1 << 20); break;
         case 'z': tokenizer = optarg; break;
         case 'M': demo = 1; break;
+        case 'Q':
+            status = 1;
+            break;
         case 'A': pad_to = (int)cli_u64(prog, "--pad-to", optarg, 1, 1 << 20); break;
         case 'L': reveal_logits = 1; break;
         case 'E': early_stop = 1; break;
@@ -150,6 +200,7 @@ int main(int argc, char **argv)
         }
     }
     if (optind < argc) cli_usage_error(prog, "unexpected argument '%s'", argv[optind]);
+    if (status) return ask_status(server, server_key, keys, plaintext, timeout_ms);
     if (!server || !dealer) cli_usage_error(prog, "--server and --dealer are required");
     if (!plaintext && (!server_key || !dealer_key || !keys))
         cli_usage_error(prog, "--server-key, --dealer-key and --keys are required (or --plaintext)");

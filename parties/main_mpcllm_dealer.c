@@ -16,7 +16,9 @@
  * most --max-pending of them wait (a fraction per key, the oldest giving way
  * to a newer one when the table is full, since honest partners arrive within
  * moments of each other); at most --max-sessions run at once; the served
- * ids are remembered in a ring of the last REPLAY_CAP.
+ * ids are remembered in a ring of the last REPLAY_CAP. It logs at
+ * --log-level, answers the status query, and drains on SIGTERM
+ * (parties/party_service.h).
  */
 #include <getopt.h>
 #include <pthread.h>
@@ -26,8 +28,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "mpc/stats.h"
 #include "parties/cli.h"
 #include "parties/party.h"
+#include "parties/party_service.h"
 
 static const char *prog = "mpcllm-dealer";
 
@@ -57,10 +61,18 @@ static void usage(void)
            "                       NOT private; refused unless --listen is a loopback or\n"
            "                       ipc:// endpoint, or --insecure-test-seed is given)\n"
            "  --insecure-test-seed allow --test-seed on any endpoint\n"
+           "  --max-steps N        refuse generations of more than N steps\n"
+           "  --grace SEC          on SIGTERM, let running sessions finish for SEC seconds\n"
+           "                       (default 60); a second SIGINT stops at once\n"
+           "  --log-level L        error, warn (default), info (a line per session start and\n"
+           "                       end) or debug\n"
+           "  --verbose            --log-level info\n"
            "  --plaintext          no CurveZMQ, no key checks (debugging only)\n"
            "  --ready-fd FD        write the bound endpoint to FD once listening\n"
-           "  --verbose            log sessions to stderr\n"
-           "  --help               this text\n");
+           "  --help               this text\n"
+           "\n"
+           "mpcllm-client --status --server EP --server-key FILE asks a running dealer for\n"
+           "its status (JSON).\n");
 }
 
 typedef struct pending {
@@ -72,16 +84,15 @@ typedef struct pending {
 /* What the accept loop knows; sessions touch `running` only. */
 typedef struct dealer {
     net_listener_t *l;
-    int timeout_ms, verbose, plaintext;
-    int max_sessions, max_pending, per_key;
+    int timeout_ms, plaintext;
+    int max_sessions, max_pending, per_key, max_steps;
     int have_seed;
     uint8_t test_seed[16];
     pending_t *pend;
     int n_pend;
     uint8_t (*served)[CHAN_SESSION_BYTES];
     size_t n_served, next_served;
-    pthread_mutex_t lock;
-    int running;
+    svc_t svc; /* logs, counters, the running sessions */
 } dealer_t;
 
 typedef struct session_job {
@@ -102,15 +113,6 @@ static void sid_hex(char out[33], const uint8_t sid[16])
     sodium_bin2hex(out, 33, sid, 16);
 }
 
-static int running(dealer_t *d, int delta)
-{
-    pthread_mutex_lock(&d->lock);
-    d->running += delta;
-    int r = d->running;
-    pthread_mutex_unlock(&d->lock);
-    return r;
-}
-
 static void *session_main(void *arg)
 {
     session_job_t *job = arg;
@@ -119,34 +121,45 @@ static void *session_main(void *arg)
     char sid[33];
     sid_hex(sid, job->hello.sid);
     if (d->have_seed)
-        fprintf(stderr, "%s: WARNING: session %.8s uses the test seed: it is NOT private\n", prog,
-                sid);
-    mpc_err_t e = mpc_ctx_init(&ctx, MPC_DEALER, (int)job->hello.prog.frac_bits);
+        svc_log(&d->svc, SVC_WARN, "session %.8s uses the test seed: it is NOT private", sid);
+    const party_prog_t *pg = &job->hello.prog;
+    if (pg->kind == PROG_GENERATE)
+        svc_log(&d->svc, SVC_INFO,
+                "session %.8s started: generation, %u prompt tokens, %u steps, policy %s", sid,
+                pg->n_prompt, pg->steps, kv_policy_name((kv_policy_t)pg->kv.policy));
+    else
+        svc_log(&d->svc, SVC_INFO, "session %.8s started: matvec demo, d = %u", sid, pg->d);
+    double t0 = stats_now();
+    mpc_err_t e = mpc_ctx_init(&ctx, MPC_DEALER, (int)pg->frac_bits);
     if (!e)
         e = party_deal_session(&ctx, job->to, &job->hello, d->have_seed ? d->test_seed : NULL,
                                d->timeout_ms);
+    uint64_t offline = stats_total(&ctx.stats, -1).offline_bytes;
+    uint32_t tokens = pg->kind == PROG_GENERATE ? pg->steps - pg->n_prompt + 1 : 0;
     if (e)
-        fprintf(stderr, "%s: session %.8s failed: %s: %s\n", prog, sid, mpc_err_str(e), ctx.err);
-    else if (d->verbose)
-        fprintf(stderr, "%s: session %.8s done, %llu offline bytes\n", prog, sid,
-                (unsigned long long)stats_total(&ctx.stats, -1).offline_bytes);
+        svc_log(&d->svc, SVC_ERROR, "session %.8s failed: %s: %s", sid, mpc_err_str(e), ctx.err);
+    else
+        svc_log(&d->svc, SVC_INFO, "session %.8s ended: %llu offline bytes in %.3f s", sid,
+                (unsigned long long)offline, stats_now() - t0);
+    svc_ended(&d->svc, !e, e ? 0 : tokens, 0, offline);
     mpc_ctx_destroy(&ctx);
     chan_free(&job->to[0]);
     chan_free(&job->to[1]);
     sodium_memzero(job, sizeof *job);
     free(job);
-    running(d, -1);
     return NULL;
 }
 
-static void refuse(dealer_t *d, net_request_t **r, mpc_err_t code, const char *why)
+static void refuse(dealer_t *d, net_request_t **r, svc_refusal_t cause, mpc_err_t code,
+                   const char *why)
 {
-    if (d->verbose) fprintf(stderr, "%s: refused a party: %s\n", prog, why);
+    svc_refused(&d->svc, cause, why);
     net_request_refuse(d->l, r, code, why);
 }
 
 /* MPC_OK for a hello the dealer can serve, else why not. */
-static mpc_err_t hello_check(const party_dealer_hello_t *h, const uint8_t *key, char *why)
+static mpc_err_t hello_check(const dealer_t *d, const party_dealer_hello_t *h, const uint8_t *key,
+                             char *why)
 {
     if (memcmp(h->magic, PARTY_MAGIC, 8) != 0) {
         snprintf(why, CHAN_ERR_BYTES, "not an mpcllm hello of this version (%s)", PARTY_MAGIC);
@@ -166,6 +179,12 @@ static mpc_err_t hello_check(const party_dealer_hello_t *h, const uint8_t *key, 
      * so it checks them itself rather than trust either party */
     mpc_err_t e = party_prog_admit(&h->prog, why);
     if (e) return e;
+    if (d->max_steps && h->prog.kind == PROG_GENERATE && h->prog.steps > (uint32_t)d->max_steps) {
+        snprintf(why, CHAN_ERR_BYTES,
+                 "this dealer serves at most %d steps per session (--steps %u)", d->max_steps,
+                 h->prog.steps);
+        return MPC_EARG;
+    }
     /* key is NULL only in plaintext mode, where nobody is authenticated */
     if (key && sodium_memcmp(key, h->pk[h->role], NET_KEY_BYTES) != 0) {
         snprintf(why, CHAN_ERR_BYTES,
@@ -194,7 +213,7 @@ static void mark_served(dealer_t *d, const uint8_t sid[CHAN_SESSION_BYTES])
 
 static void drop_pending(dealer_t *d, int i, const char *why)
 {
-    refuse(d, &d->pend[i].req, MPC_EPEER, why);
+    refuse(d, &d->pend[i].req, SVC_REF_LIMIT, MPC_EPEER, why);
     d->pend[i] = d->pend[--d->n_pend];
 }
 
@@ -234,18 +253,18 @@ static int start_session(dealer_t *d, net_request_t **r, pending_t *other,
                          const party_dealer_hello_t *h)
 {
     char why[CHAN_ERR_BYTES];
-    if (running(d, 0) >= d->max_sessions) {
+    if (svc_open(&d->svc, 0) >= d->max_sessions) {
         snprintf(why, sizeof why, "the dealer runs its limit of %d sessions; try again later",
                  d->max_sessions);
-        refuse(d, r, MPC_EPEER, why);
-        refuse(d, &other->req, MPC_EPEER, why);
+        refuse(d, r, SVC_REF_LIMIT, MPC_EPEER, why);
+        refuse(d, &other->req, SVC_REF_LIMIT, MPC_EPEER, why);
         return 0;
     }
     mark_served(d, h->sid);
     session_job_t *job = calloc(1, sizeof *job);
     if (!job) {
-        refuse(d, r, MPC_ENOMEM, "the dealer is out of memory");
-        refuse(d, &other->req, MPC_ENOMEM, "the dealer is out of memory");
+        refuse(d, r, SVC_REF_INTERNAL, MPC_ENOMEM, "the dealer is out of memory");
+        refuse(d, &other->req, SVC_REF_INTERNAL, MPC_ENOMEM, "the dealer is out of memory");
         return 0;
     }
     job->d = d;
@@ -253,20 +272,20 @@ static int start_session(dealer_t *d, net_request_t **r, pending_t *other,
     char err[NET_ERR_BYTES];
     job->to[h->role] = net_request_accept(d->l, r, err);
     if (!job->to[h->role]) {
-        fprintf(stderr, "%s: cannot open a session channel: %s\n", prog, err);
-        refuse(d, &other->req, MPC_EIO, "the dealer could not open a channel");
+        svc_refused(&d->svc, SVC_REF_INTERNAL, err);
+        refuse(d, &other->req, SVC_REF_INTERNAL, MPC_EIO, "the dealer could not open a channel");
     } else if (!(job->to[other->hello.role] = net_request_accept(d->l, &other->req, err))) {
-        fprintf(stderr, "%s: cannot open a session channel: %s\n", prog, err);
+        svc_refused(&d->svc, SVC_REF_INTERNAL, err);
     }
     /* every frame on the session's links carries its id: a party reads
      * nothing framed with another */
     for (int p = 0; p < 2; p++)
         if (job->to[p]) memcpy(job->to[p]->session, h->sid, CHAN_SESSION_BYTES);
     pthread_t th;
-    running(d, +1);
+    svc_open(&d->svc, +1);
     if (!job->to[0] || !job->to[1] || pthread_create(&th, NULL, session_main, job) != 0) {
         if (job->to[0] && job->to[1])
-            fprintf(stderr, "%s: cannot start a session thread; refused it\n", prog);
+            svc_refused(&d->svc, SVC_REF_INTERNAL, "cannot start a session thread");
         for (int p = 0; p < 2; p++) {
             party_seed_msg_t m = {.status = MPC_ENOMEM};
             memcpy(m.sid, h->sid, sizeof m.sid);
@@ -275,34 +294,45 @@ static int start_session(dealer_t *d, net_request_t **r, pending_t *other,
             chan_free(&job->to[p]);
         }
         free(job);
-        running(d, -1);
+        svc_open(&d->svc, -1);
         return 0;
     }
     pthread_detach(th);
-    if (d->verbose) {
-        char sid[33];
-        sid_hex(sid, h->sid);
-        fprintf(stderr, "%s: session %.8s started\n", prog, sid);
-    }
     return 1;
 }
 
-/* Serves one hello. Returns 1 when it started a session. */
-static int serve(dealer_t *d, net_request_t **r)
+/* Serves one hello (or a status query); while draining, refuses every
+ * session. Returns 1 when it started a session. */
+static int serve(dealer_t *d, net_request_t **r, int draining)
 {
     size_t len;
     const void *p = net_request_hello(*r, &len);
     char why[CHAN_ERR_BYTES];
     party_dealer_hello_t h;
+    if (svc_is_status_query(p, len)) {
+        char extra[160];
+        snprintf(extra, sizeof extra,
+                 "\"max_sessions\":%d,\"max_pending\":%d,\"pending\":%d,\"test_seed\":%s",
+                 d->max_sessions, d->max_pending, d->n_pend, d->have_seed ? "true" : "false");
+        svc_answer_status(&d->svc, d->l, r, extra);
+        return 0;
+    }
     if (len != sizeof h) {
         snprintf(why, sizeof why, "malformed hello (%zu bytes)", len);
-        refuse(d, r, MPC_EFORMAT, why);
+        refuse(d, r, SVC_REF_MALFORMED, MPC_EFORMAT, why);
         return 0;
     }
     memcpy(&h, p, sizeof h);
-    mpc_err_t bad = hello_check(&h, net_request_key(*r), why);
+    mpc_err_t bad = hello_check(d, &h, net_request_key(*r), why);
     if (bad) {
-        refuse(d, r, bad, why);
+        svc_refusal_t cause = bad == MPC_EFORMAT ? SVC_REF_MALFORMED
+                              : bad == MPC_EPEER ? SVC_REF_KEY
+                                                 : SVC_REF_PROGRAM;
+        refuse(d, r, cause, bad, why);
+        return 0;
+    }
+    if (draining) {
+        refuse(d, r, SVC_REF_DRAINING, MPC_EPEER, "the dealer is shutting down; try again later");
         return 0;
     }
     int match = -1, dup = 0;
@@ -314,14 +344,14 @@ static int serve(dealer_t *d, net_request_t **r)
                 match = i;
         }
     if (dup || was_served(d, h.sid)) {
-        if (d->verbose) fprintf(stderr, "%s: refused a replayed session\n", prog);
-        net_request_refuse(d->l, r, MPC_EPEER,
-                           "this session id was already served (replay refused)");
+        svc_log(&d->svc, SVC_WARN, "refused a replayed session");
+        refuse(d, r, SVC_REF_REPLAY, MPC_EPEER,
+               "this session id was already served (replay refused)");
         return 0;
     }
     if (match < 0) {
         if (make_room(d, &h, why) != 0) {
-            refuse(d, r, MPC_EPEER, why);
+            refuse(d, r, SVC_REF_LIMIT, MPC_EPEER, why);
             return 0;
         }
         d->pend[d->n_pend++] = (pending_t){*r, h, now_s()};
@@ -333,18 +363,40 @@ static int serve(dealer_t *d, net_request_t **r)
     party_dealer_hello_t a = other.hello, b = h;
     a.role = b.role = 0;
     if (memcmp(&a, &b, sizeof a) != 0) {
-        refuse(d, r, MPC_EPEER, "the two parties disagree on the session");
-        refuse(d, &other.req, MPC_EPEER, "the two parties disagree on the session");
+        refuse(d, r, SVC_REF_PROGRAM, MPC_EPEER, "the two parties disagree on the session");
+        refuse(d, &other.req, SVC_REF_PROGRAM, MPC_EPEER,
+               "the two parties disagree on the session");
         return 0;
     }
     return start_session(d, r, &other, &h);
 }
 
+/* After SIGTERM (or --sessions): refuses new sessions and the waiting
+ * hellos, answers status queries, and waits for the running sessions, for
+ * grace_s at most (forever when grace_s < 0) or until a second SIGINT.
+ * Returns how many still run. */
+static int drain(dealer_t *d, svc_signals_t *sig, double grace_s)
+{
+    svc_drain(&d->svc);
+    while (d->n_pend)
+        drop_pending(d, 0, "the dealer is shutting down; try again later");
+    int open = svc_open(&d->svc, 0);
+    if (open) svc_log(&d->svc, SVC_WARN, "draining: waiting for %d sessions", open);
+    double until = stats_now() + grace_s;
+    char err[NET_ERR_BYTES];
+    while ((open = svc_open(&d->svc, 0)) > 0 && !sig->now && (grace_s < 0 || stats_now() < until)) {
+        net_request_t *r = NULL;
+        if (net_next(d->l, 50, &r, err) == MPC_OK) serve(d, &r, 1);
+    }
+    return open;
+}
+
 int main(int argc, char **argv)
 {
-    static dealer_t d = {.timeout_ms = 30000, .lock = PTHREAD_MUTEX_INITIALIZER};
+    static dealer_t d = {.timeout_ms = 30000};
     const char *listen = NULL, *keys = NULL, *allow = NULL;
-    int ready_fd = -1, insecure_seed = 0;
+    int ready_fd = -1, insecure_seed = 0, level = SVC_WARN;
+    double grace_s = 60;
     uint64_t max_sessions = 0, max_pending = 0, total = 0;
     static const struct option opts[] = {{"listen", required_argument, 0, 'l'},
                                          {"keys", required_argument, 0, 'k'},
@@ -355,9 +407,12 @@ int main(int argc, char **argv)
                                          {"insecure-test-seed", no_argument, 0, 'I'},
                                          {"max-sessions", required_argument, 0, 'M'},
                                          {"max-pending", required_argument, 0, 'P'},
+                                         {"max-steps", required_argument, 0, 'T'},
+                                         {"grace", required_argument, 0, 'g'},
                                          {"plaintext", no_argument, 0, 'p'},
                                          {"ready-fd", required_argument, 0, 'r'},
                                          {"verbose", no_argument, 0, 'v'},
+                                         {"log-level", required_argument, 0, 'L'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int c;
@@ -392,6 +447,12 @@ int main(int argc, char **argv)
         case 'P':
             max_pending = cli_u64(prog, "--max-pending", optarg, 2, 1 << 20);
             break;
+        case 'T':
+            d.max_steps = (int)cli_u64(prog, "--max-steps", optarg, 1, 1 << 20);
+            break;
+        case 'g':
+            grace_s = cli_timeout_ms(prog, optarg) / 1000.0;
+            break;
         case 'p':
             d.plaintext = 1;
             break;
@@ -399,7 +460,12 @@ int main(int argc, char **argv)
             ready_fd = (int)cli_u64(prog, "--ready-fd", optarg, 0, 65535);
             break;
         case 'v':
-            d.verbose = 1;
+            level = SVC_INFO;
+            break;
+        case 'L':
+            if ((level = svc_level_parse(optarg)) < 0)
+                cli_usage_error(prog, "--log-level wants error, warn, info or debug, got '%s'",
+                                optarg);
             break;
         case 'h':
             usage();
@@ -417,9 +483,9 @@ int main(int argc, char **argv)
                         "which is not a loopback or ipc:// endpoint (--insecure-test-seed "
                         "overrides)",
                         listen);
+    svc_init(&d.svc, prog, level);
     if (d.have_seed)
-        fprintf(stderr, "%s: WARNING: --test-seed: no session this dealer serves is private\n",
-                prog);
+        svc_log(&d.svc, SVC_WARN, "--test-seed: no session this dealer serves is private");
 
     long fds = cli_raise_fd_limit();
     d.max_sessions = max_sessions ? (int)max_sessions : cli_default_sessions(fds, FDS_PER_SESSION);
@@ -430,7 +496,7 @@ int main(int argc, char **argv)
     d.served = calloc(REPLAY_CAP, sizeof *d.served);
     if (!d.pend || !d.served) cli_fail(prog, "out of memory");
 
-    volatile int *stop = cli_stop_flag();
+    svc_signals_t *sig = svc_signals();
     net_opts_t o;
     net_opts_default(&o);
     o.curve = !d.plaintext;
@@ -443,26 +509,27 @@ int main(int argc, char **argv)
     d.l = net_listen(net, listen, &o, err);
     net_opts_wipe(&o);
     if (!d.l) cli_fail(prog, "cannot listen on %s: %s", listen, err);
-    if (d.verbose)
-        fprintf(stderr, "%s: listening on %s; at most %d sessions at once, %d waiting hellos\n",
-                prog, net_listener_endpoint(d.l), d.max_sessions, d.max_pending);
+    svc_log(&d.svc, SVC_INFO,
+            "listening on %s; at most %d sessions at once, %d waiting hellos (%ld open files)",
+            net_listener_endpoint(d.l), d.max_sessions, d.max_pending, fds);
     cli_ready(ready_fd, net_listener_endpoint(d.l));
 
     uint64_t started = 0;
-    while (!*stop && (!total || started < total)) {
+    while (!sig->drain && (!total || started < total)) {
         net_request_t *r = NULL;
         mpc_err_t e = net_next(d.l, 500, &r, err);
         expire_pending(&d);
-        if (e == MPC_EIO) fprintf(stderr, "%s: %s\n", prog, err);
-        if (r) started += (uint64_t)serve(&d, &r);
+        if (e == MPC_EIO) svc_log(&d.svc, SVC_ERROR, "%s", err);
+        if (r) started += (uint64_t)serve(&d, &r, 0);
     }
-    while (running(&d, 0)) { /* let running sessions finish */
-        struct timespec ts = {0, 20000000};
-        nanosleep(&ts, NULL);
-    }
-    for (int i = 0; i < d.n_pend; i++)
-        net_request_free(&d.pend[i].req);
+    /* --sessions waits for its sessions; a signal gives them the grace */
+    int left = drain(&d, sig, sig->drain ? grace_s : -1);
     sodium_memzero(d.test_seed, sizeof d.test_seed);
+    if (left) {
+        /* the sessions' threads still use the context: leave it to the exit */
+        svc_log(&d.svc, SVC_ERROR, "stopped with %d sessions still running", left);
+        return CLI_FAIL;
+    }
     free(d.pend);
     free(d.served);
     net_listener_free(&d.l);

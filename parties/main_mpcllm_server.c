@@ -7,7 +7,8 @@
  * that key alone, answers with its nonce and key, joins the dealer for that
  * session on its own link, and runs the session on a thread with its own
  * context, tapes and memory. A failing session ends alone and the server
- * keeps serving.
+ * keeps serving. It logs at --log-level, answers the status query, and
+ * drains on SIGTERM (parties/party_service.h).
  *
  * Without --model the server serves the private matrix-vector demo only
  * (parties/party_demo.c): its secret matrix is drawn from --demo-seed.
@@ -22,6 +23,7 @@
 #include "mpc/fxp.h"
 #include "parties/cli.h"
 #include "parties/party.h"
+#include "parties/party_service.h"
 
 #define HELLO_TAG CHAN_TAG('H', 'E', 'L', 'O')
 
@@ -45,11 +47,20 @@ static void usage(void)
            "  --timeout SEC      give up on a silent peer after SEC seconds (default 30)\n"
            "  --max-sessions N   sessions served at once (default: from the open-file limit);\n"
            "                     beyond it a client is refused with the reason\n"
+           "  --max-steps N      refuse generations of more than N steps (default: the\n"
+           "                     model's context)\n"
+           "  --grace SEC        on SIGTERM, let running sessions finish for SEC seconds\n"
+           "                     (default 60); a second SIGINT stops at once\n"
            "  --sessions N       exit after N sessions (default: serve forever)\n"
+           "  --log-level L      error, warn (default), info (a line per session start and\n"
+           "                     end) or debug\n"
+           "  --verbose          --log-level info\n"
            "  --plaintext        no CurveZMQ (debugging only)\n"
            "  --ready-fd FD      write the bound endpoint to FD once listening\n"
-           "  --verbose          log sessions to stderr\n"
-           "  --help             this text\n");
+           "  --help             this text\n"
+           "\n"
+           "mpcllm-client --status --server EP --server-key FILE asks a running server for\n"
+           "its status (JSON).\n");
 }
 
 typedef struct server_cfg {
@@ -57,13 +68,12 @@ typedef struct server_cfg {
     net_opts_t self;
     const char *dealer_ep;
     uint8_t dealer_key[NET_KEY_BYTES];
-    int timeout_ms, verbose;
+    int timeout_ms;
     uint64_t demo_seed;
     model_t *model; /* NULL: the demo only; shared read-only by sessions */
     uint8_t model_hash[32];
-    int max_sessions;
-    pthread_mutex_t lock;
-    int running;
+    int max_sessions, max_steps;
+    svc_t svc; /* logs, counters, the running sessions */
 } server_cfg_t;
 
 /* Descriptors a running session holds: its channel to the client, the
@@ -74,6 +84,9 @@ typedef struct session_job {
     server_cfg_t *cfg;
     chan_t *client;
     party_hello_t hello;
+    const uint8_t *sid;                   /* once the session has one */
+    char hex[2 * CHAN_SESSION_BYTES + 1]; /* the id in hex, for the log */
+    uint32_t tokens;                      /* tokens the generation produces (public) */
 } session_job_t;
 
 /* The generation the client asked for, on this server's model: the
@@ -89,6 +102,12 @@ static mpc_err_t fill_generation(const server_cfg_t *cfg, const party_prog_t *pg
     if (pg->steps < 1 || pg->steps > (uint32_t)cfg->model->cfg.seq_len) {
         snprintf(why, CHAN_ERR_BYTES, "--steps %u does not fit the model's context of %d",
                  pg->steps, cfg->model->cfg.seq_len);
+        return MPC_EARG;
+    }
+    if (cfg->max_steps && pg->steps > (uint32_t)cfg->max_steps) {
+        snprintf(why, CHAN_ERR_BYTES,
+                 "this server serves at most %d steps per session (--steps %u)", cfg->max_steps,
+                 pg->steps);
         return MPC_EARG;
     }
     party_prog_generate(out, &cfg->model->cfg, (int)pg->frac_bits, (int)pg->steps, 0);
@@ -134,6 +153,7 @@ static mpc_err_t run_session(mpc_ctx_t *ctx, session_job_t *job, chan_t **dealer
     memcpy(dh.pk[1], job->hello.pk, 32);
     dh.prog = reply.prog;
     party_sid(dh.sid, &dh);
+    sodium_bin2hex(job->hex, sizeof job->hex, dh.sid, CHAN_SESSION_BYTES);
     memcpy(job->client->session, dh.sid, CHAN_SESSION_BYTES);
     if (pg->kind == PROG_GENERATE) {
         /* the client's prompt length (public), once it knows the vocabulary */
@@ -156,16 +176,18 @@ static mpc_err_t run_session(mpc_ctx_t *ctx, session_job_t *job, chan_t **dealer
     e = party_join_dealer(ctx, &pn, &dh, dealer, &seed_flags);
     net_opts_wipe(&pn.self);
     if (e) return e;
+    job->sid = dh.sid;
     if (seed_flags & PARTY_SEED_TEST)
-        fprintf(stderr, "%s: WARNING: the dealer used a test seed: this session is NOT private\n",
-                prog);
-
+        svc_log(&cfg->svc, SVC_WARN,
+                "session %.8s: the dealer used a test seed: this session is NOT private", job->hex);
     if (pg->kind == PROG_GENERATE) {
-        if (cfg->verbose) fprintf(stderr, "%s: generation, %u prompt tokens, %u steps, policy %s\n",
-                                  prog, dh.prog.n_prompt, dh.prog.steps,
-                                  kv_policy_name((kv_policy_t)dh.prog.kv.policy));
+        svc_log(&cfg->svc, SVC_INFO,
+                "session %.8s started: generation, %u prompt tokens, %u steps, policy %s", job->hex,
+                dh.prog.n_prompt, dh.prog.steps, kv_policy_name((kv_policy_t)dh.prog.kv.policy));
+        job->tokens = dh.prog.steps - dh.prog.n_prompt + 1;
         e = party_generate(ctx, &dh.prog, cfg->model, NULL);
     } else {
+        svc_log(&cfg->svc, SVC_INFO, "session %.8s started: matvec demo, d = %u", job->hex, pg->d);
         uint64_t *W = malloc((size_t)pg->d * pg->d * sizeof *W);
         if (!W) return mpc_fail(ctx, MPC_ENOMEM, "out of memory for the %u x %u matrix", pg->d, pg->d);
         demo_matrix(W, pg->d, (int)pg->frac_bits, cfg->demo_seed);
@@ -182,15 +204,6 @@ static mpc_err_t run_session(mpc_ctx_t *ctx, session_job_t *job, chan_t **dealer
     return e;
 }
 
-static int running_now(server_cfg_t *cfg, int delta)
-{
-    pthread_mutex_lock(&cfg->lock);
-    cfg->running += delta;
-    int r = cfg->running;
-    pthread_mutex_unlock(&cfg->lock);
-    return r;
-}
-
 static void *session_main(void *arg)
 {
     session_job_t *job = arg;
@@ -201,20 +214,28 @@ static void *session_main(void *arg)
                     job->hello.prog.frac_bits <= FXP_FRAC_BITS_MAX
                 ? (int)job->hello.prog.frac_bits
                 : FXP_FRAC_BITS_DEFAULT;
+    snprintf(job->hex, sizeof job->hex, "-");
     mpc_err_t e = mpc_ctx_init(&ctx, MPC_P0, f);
     ctx.peer = job->client;
+    double t0 = stats_now();
     if (!e) e = run_session(&ctx, job, &dealer);
+    stats_row_t all = stats_total(&ctx.stats, -1);
+    uint64_t online = all.bytes_sent + all.bytes_recv;
     if (e)
-        fprintf(stderr, "%s: session failed: %s: %s%s\n", prog, mpc_err_str(e),
+        svc_log(&cfg->svc, SVC_ERROR, "session %.8s failed: %s: %s%s", job->hex, mpc_err_str(e),
                 party_peer_name(&ctx), ctx.err);
-    else if (cfg->verbose)
-        fprintf(stderr, "%s: session done\n", prog);
+    else
+        svc_log(&cfg->svc, SVC_INFO,
+                "session %.8s ended: %u tokens, %llu bytes online both ways (setup included), "
+                "%llu rounds, %llu offline bytes, %.3f s",
+                job->hex, job->tokens, (unsigned long long)online, (unsigned long long)ctx.depth,
+                (unsigned long long)all.offline_bytes, stats_now() - t0);
+    svc_ended(&cfg->svc, !e, e ? 0 : job->tokens, online, all.offline_bytes);
     mpc_ctx_destroy(&ctx);
     chan_free(&dealer);
     chan_free(&job->client);
     sodium_memzero(job, sizeof *job);
     free(job);
-    running_now(cfg, -1);
     return NULL;
 }
 
@@ -229,71 +250,106 @@ static void refuse_on(chan_t **c, const char *why)
     chan_free(c);
 }
 
-/* Takes one client's hello: refused on the rendezvous when it is malformed,
- * names another key than its connection's, or comes while the server runs
- * its limit of sessions; else a session on a thread of its own. Returns 1
- * when a session started. */
-static int admit(server_cfg_t *cfg, net_listener_t *l, net_request_t **r)
+/* Takes one client's hello: answers a status query; refuses on the
+ * rendezvous a hello that is malformed, names another key than its
+ * connection's, or comes while the server drains or runs its limit of
+ * sessions; else starts a session on a thread of its own. Returns 1 when a
+ * session started. */
+static int admit(server_cfg_t *cfg, net_listener_t *l, net_request_t **r, int draining)
 {
     size_t len;
     const void *p = net_request_hello(*r, &len);
     const uint8_t *key = net_request_key(*r);
+    svc_t *svc = &cfg->svc;
     party_hello_t h;
     char why[CHAN_ERR_BYTES];
+    if (svc_is_status_query(p, len)) {
+        char extra[160];
+        snprintf(extra, sizeof extra, "\"max_sessions\":%d,\"max_steps\":%d,\"model\":%s",
+                 cfg->max_sessions, cfg->max_steps, cfg->model ? "true" : "false");
+        svc_answer_status(svc, l, r, extra);
+        return 0;
+    }
     if (len != sizeof h) {
         snprintf(why, sizeof why, "malformed hello (%zu bytes; this server speaks %s)", len,
                  PARTY_MAGIC);
+        svc_refused(svc, SVC_REF_MALFORMED, why);
         net_request_refuse(l, r, MPC_EFORMAT, why);
         return 0;
     }
     memcpy(&h, p, sizeof h);
     if (key && sodium_memcmp(key, h.pk, NET_KEY_BYTES) != 0) {
-        if (cfg->verbose) fprintf(stderr, "%s: refused a hello under another key\n", prog);
-        net_request_refuse(l, r, MPC_EPEER,
-                           "the hello names another key than the one this connection "
-                           "authenticated with");
+        snprintf(why, sizeof why,
+                 "the hello names another key than the one this connection authenticated with");
+        svc_refused(svc, SVC_REF_KEY, why);
+        net_request_refuse(l, r, MPC_EPEER, why);
         return 0;
     }
-    if (running_now(cfg, 0) >= cfg->max_sessions) {
+    if (draining) {
+        snprintf(why, sizeof why, "the server is shutting down; try another or later");
+        svc_refused(svc, SVC_REF_DRAINING, why);
+        net_request_refuse(l, r, MPC_EPEER, why);
+        return 0;
+    }
+    if (svc_open(svc, 0) >= cfg->max_sessions) {
         snprintf(why, sizeof why, "the server runs its limit of %d sessions; try again later",
                  cfg->max_sessions);
-        if (cfg->verbose) fprintf(stderr, "%s: refused a client: %s\n", prog, why);
+        svc_refused(svc, SVC_REF_LIMIT, why);
         net_request_refuse(l, r, MPC_EPEER, why);
         return 0;
     }
     char err[NET_ERR_BYTES];
     chan_t *ch = net_request_accept(l, r, err);
     if (!ch) {
-        fprintf(stderr, "%s: cannot open a session channel: %s\n", prog, err);
+        svc_refused(svc, SVC_REF_INTERNAL, err);
         return 0;
     }
     session_job_t *job = calloc(1, sizeof *job);
     if (!job) {
-        fprintf(stderr, "%s: out of memory for a session; refused it\n", prog);
+        svc_refused(svc, SVC_REF_INTERNAL, "out of memory for a session");
         refuse_on(&ch, "the server is out of memory");
         return 0;
     }
     job->cfg = cfg;
     job->client = ch;
     job->hello = h;
-    running_now(cfg, +1);
+    svc_open(svc, +1);
     pthread_t th;
     if (pthread_create(&th, NULL, session_main, job) != 0) {
-        fprintf(stderr, "%s: cannot start a session thread; refused it\n", prog);
+        svc_refused(svc, SVC_REF_INTERNAL, "cannot start a session thread");
         refuse_on(&job->client, "the server could not start the session");
         free(job);
-        running_now(cfg, -1);
+        svc_open(svc, -1);
         return 0;
     }
     pthread_detach(th);
     return 1;
 }
 
+/* After SIGTERM (or --sessions): refuses new sessions, answers status
+ * queries, and waits for the running ones, for grace_s at most (forever
+ * when grace_s < 0) or until a second SIGINT. Returns how many still run. */
+static int drain(server_cfg_t *cfg, net_listener_t *l, svc_signals_t *sig, double grace_s)
+{
+    svc_drain(&cfg->svc);
+    int open = svc_open(&cfg->svc, 0);
+    if (open) svc_log(&cfg->svc, SVC_WARN, "draining: waiting for %d sessions", open);
+    double until = stats_now() + grace_s;
+    char err[NET_ERR_BYTES];
+    while ((open = svc_open(&cfg->svc, 0)) > 0 && !sig->now &&
+           (grace_s < 0 || stats_now() < until)) {
+        net_request_t *r = NULL;
+        if (net_next(l, 50, &r, err) == MPC_OK) admit(cfg, l, &r, 1);
+    }
+    return open;
+}
+
 int main(int argc, char **argv)
 {
-    static server_cfg_t cfg = {.timeout_ms = 30000, .lock = PTHREAD_MUTEX_INITIALIZER};
+    static server_cfg_t cfg = {.timeout_ms = 30000};
     const char *listen = NULL, *keys = NULL, *allow = NULL, *dealer_key = NULL, *model_path = NULL;
-    int plaintext = 0, ready_fd = -1, have_seed = 0;
+    int plaintext = 0, ready_fd = -1, have_seed = 0, level = SVC_WARN;
+    double grace_s = 60;
     uint64_t total = 0;
     static const struct option opts[] = {{"listen", required_argument, 0, 'l'},
                                          {"keys", required_argument, 0, 'k'},
@@ -307,7 +363,10 @@ int main(int argc, char **argv)
                                          {"plaintext", no_argument, 0, 'p'},
                                          {"ready-fd", required_argument, 0, 'r'},
                                          {"verbose", no_argument, 0, 'v'},
+                                         {"log-level", required_argument, 0, 'L'},
                                          {"max-sessions", required_argument, 0, 'M'},
+                                         {"max-steps", required_argument, 0, 'T'},
+                                         {"grace", required_argument, 0, 'g'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int c;
@@ -320,16 +379,34 @@ int main(int argc, char **argv)
         case 'K': dealer_key = optarg; break;
         case 'a': allow = optarg; break;
         case 'm': model_path = optarg; break;
-        case 'S': cfg.demo_seed = cli_u64(prog, "--demo-seed", optarg, 0, UINT64_MAX); have_seed = 1; break;
-        case 't': cfg.timeout_ms = cli_timeout_ms(prog, optarg); break;
+        case 'S':
+            cfg.demo_seed = cli_u64(prog, "--demo-seed", optarg, 0, UINT64_MAX);
+            have_seed = 1;
+            break;
+        case 't':
+            cfg.timeout_ms = cli_timeout_ms(prog, optarg);
+            break;
         case 'n':
             total = cli_u64(prog, "--sessions", optarg, 1, UINT32_MAX);
             break;
         case 'p': plaintext = 1; break;
         case 'r': ready_fd = (int)cli_u64(prog, "--ready-fd", optarg, 0, 65535); break;
-        case 'v': cfg.verbose = 1; break;
+        case 'v':
+            level = SVC_INFO;
+            break;
+        case 'L':
+            if ((level = svc_level_parse(optarg)) < 0)
+                cli_usage_error(prog, "--log-level wants error, warn, info or debug, got '%s'",
+                                optarg);
+            break;
         case 'M':
             cfg.max_sessions = (int)cli_u64(prog, "--max-sessions", optarg, 1, 65536);
+            break;
+        case 'T':
+            cfg.max_steps = (int)cli_u64(prog, "--max-steps", optarg, 1, 1 << 20);
+            break;
+        case 'g':
+            grace_s = cli_timeout_ms(prog, optarg) / 1000.0;
             break;
         case 'h': usage(); return CLI_OK;
         default: cli_usage_error(prog, "unknown or incomplete option '%s'", argv[optind - 1]);
@@ -341,6 +418,7 @@ int main(int argc, char **argv)
     if (!plaintext && (!keys || !dealer_key))
         cli_usage_error(prog, "--keys and --dealer-key are required (or --plaintext)");
     if (!have_seed) randombytes_buf(&cfg.demo_seed, sizeof cfg.demo_seed);
+    svc_init(&cfg.svc, prog, level);
 
     if (model_path) {
         char err[CHAN_ERR_BYTES];
@@ -349,7 +427,7 @@ int main(int argc, char **argv)
     }
     long fds = cli_raise_fd_limit();
     if (!cfg.max_sessions) cfg.max_sessions = cli_default_sessions(fds, FDS_PER_SESSION);
-    volatile int *stop = cli_stop_flag();
+    svc_signals_t *sig = svc_signals();
     net_opts_default(&cfg.self);
     cfg.self.curve = !plaintext;
     cfg.self.timeout_ms = cfg.timeout_ms;
@@ -363,22 +441,23 @@ int main(int argc, char **argv)
     char err[NET_ERR_BYTES];
     net_listener_t *l = net_listen(cfg.net, listen, &cfg.self, err);
     if (!l) cli_fail(prog, "cannot listen on %s: %s", listen, err);
-    if (cfg.verbose) fprintf(stderr, "%s: listening on %s\n", prog, net_listener_endpoint(l));
+    svc_log(&cfg.svc, SVC_INFO, "listening on %s; at most %d sessions at once (%ld open files)",
+            net_listener_endpoint(l), cfg.max_sessions, fds);
     cli_ready(ready_fd, net_listener_endpoint(l));
 
     uint64_t started = 0;
-    while (!*stop && (!total || started < total)) {
+    while (!sig->drain && (!total || started < total)) {
         net_request_t *r = NULL;
-        if (net_next(l, 500, &r, err) == MPC_EIO) fprintf(stderr, "%s: %s\n", prog, err);
-        if (r) started += (uint64_t)admit(&cfg, l, &r);
+        if (net_next(l, 500, &r, err) == MPC_EIO) svc_log(&cfg.svc, SVC_ERROR, "%s", err);
+        if (r) started += (uint64_t)admit(&cfg, l, &r, 0);
     }
-    for (;;) {
-        pthread_mutex_lock(&cfg.lock);
-        int r = cfg.running;
-        pthread_mutex_unlock(&cfg.lock);
-        if (!r) break;
-        struct timespec ts = {0, 20000000};
-        nanosleep(&ts, NULL);
+    /* --sessions waits for its sessions; a signal gives them the grace */
+    int left = drain(&cfg, l, sig, sig->drain ? grace_s : -1);
+    if (left) {
+        /* the sessions' threads still use the context: leave it to the exit */
+        svc_log(&cfg.svc, SVC_ERROR, "stopped with %d sessions still running", left);
+        net_opts_wipe(&cfg.self);
+        return CLI_FAIL;
     }
     net_listener_free(&l);
     net_free(&cfg.net);

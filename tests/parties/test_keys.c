@@ -30,128 +30,6 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 
-#define HELLO_TAG CHAN_TAG('H', 'E', 'L', 'O')
-
-enum { K_DEALER, K_SERVER, K_CLIENT, K_OUTSIDER, K_COUNT };
-
-typedef struct kworld {
-    char dir[64];
-    char keydir[K_COUNT][128], pub[K_COUNT][160];
-    net_opts_t o[K_COUNT]; /* each party's keys, pinning the dealer */
-    uint8_t dealer_key[NET_KEY_BYTES], server_key[NET_KEY_BYTES];
-    char dealer_ep[256], server_ep[256], dealer_log[128], server_log[128];
-    pid_t dealer, server;
-    net_t *net;
-} kworld_t;
-
-static int kw_alloc(void **state)
-{
-    *state = calloc(1, sizeof(kworld_t));
-    return *state ? 0 : -1;
-}
-
-/* Keys for every role, an outsider among them; the dealer with extra flags
- * (NULL-terminated, may be NULL), and the server when server_extra is not
- * NULL (then with those flags). */
-static void kw_start(kworld_t *w, const char *const dealer_extra[],
-                     const char *const server_extra[])
-{
-    char err[256];
-    assert_int_equal(launch_keys(w->dir, err, sizeof err), 0);
-    static const char *roles[K_COUNT] = {"dealer", "server", "client", "outsider"};
-    for (int i = 0; i < K_COUNT; i++) {
-        snprintf(w->keydir[i], sizeof w->keydir[i], "%s/%s", w->dir, roles[i]);
-        snprintf(w->pub[i], sizeof w->pub[i], "%s/public.key", w->keydir[i]);
-    }
-    assert_int_equal(net_keygen(w->keydir[K_OUTSIDER], err), MPC_OK);
-    assert_int_equal(net_key_load_public(w->pub[K_DEALER], w->dealer_key, err), MPC_OK);
-    assert_int_equal(net_key_load_public(w->pub[K_SERVER], w->server_key, err), MPC_OK);
-    for (int i = K_SERVER; i < K_COUNT; i++) {
-        net_opts_default(&w->o[i]);
-        w->o[i].timeout_ms = 8000;
-        assert_int_equal(net_key_load(w->keydir[i], w->o[i].public_key, w->o[i].secret_key, err),
-                         MPC_OK);
-        memcpy(w->o[i].server_key, w->dealer_key, NET_KEY_BYTES);
-    }
-    snprintf(w->dealer_log, sizeof w->dealer_log, "%s/dealer.log", w->dir);
-    snprintf(w->server_log, sizeof w->server_log, "%s/server.log", w->dir);
-    char dbin[1100], sbin[1100];
-    pt_prog(dbin, sizeof dbin, "mpcllm-dealer");
-    pt_prog(sbin, sizeof sbin, "mpcllm-server");
-    char *dargv[32] = {dbin,        "--listen", "tcp://127.0.0.1:*", "--keys", w->keydir[K_DEALER],
-                       "--timeout", "5",        "--verbose"};
-    int n = 8;
-    for (int i = 0; dealer_extra && dealer_extra[i]; i++)
-        dargv[n++] = (char *)dealer_extra[i];
-    dargv[n] = NULL;
-    w->dealer = pt_start_logged(dargv, w->dealer_ep, sizeof w->dealer_ep, w->dealer_log);
-    if (server_extra) {
-        char *sargv[32] = {
-            sbin,       "--listen",   "tcp://127.0.0.1:*", "--keys",         w->keydir[K_SERVER],
-            "--dealer", w->dealer_ep, "--dealer-key",      w->pub[K_DEALER], "--demo-seed",
-            "5",        "--verbose"};
-        n = 12;
-        for (int i = 0; server_extra[i]; i++)
-            sargv[n++] = (char *)server_extra[i];
-        sargv[n] = NULL;
-        w->server = pt_start_logged(sargv, w->server_ep, sizeof w->server_ep, w->server_log);
-    }
-    w->net = net_new();
-    assert_non_null(w->net);
-}
-
-static void kw_remove(kworld_t *w)
-{
-    if (!w->dir[0]) return;
-    char cmd[200];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", w->dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", w->dir);
-    w->dir[0] = '\0';
-}
-
-/* Both processes must end with 0 on SIGTERM. */
-static void kw_stop(kworld_t *w)
-{
-    net_free(&w->net);
-    int rc[2] = {0, 0};
-    pid_t *p[2] = {&w->server, &w->dealer};
-    for (int i = 0; i < 2; i++)
-        if (*p[i] > 0) {
-            kill(*p[i], SIGTERM);
-            rc[i] = launch_wait(*p[i], 20000);
-            *p[i] = 0;
-        }
-    for (int i = 0; i < K_COUNT; i++)
-        net_opts_wipe(&w->o[i]);
-    kw_remove(w);
-    assert_int_equal(rc[0], 0);
-    assert_int_equal(rc[1], 0);
-}
-
-/* After a failure: the logs, then everything ended without asserting. */
-static int kw_teardown(void **state)
-{
-    kworld_t *w = *state;
-    if (!w) return 0;
-    if (w->dir[0]) {
-        char *d = pt_slurp(w->dealer_log), *s = pt_slurp(w->server_log);
-        print_message("the dealer's log:\n%sthe server's log:\n%s", d, s);
-        free(d);
-        free(s);
-    }
-    pid_t *p[2] = {&w->server, &w->dealer};
-    for (int i = 0; i < 2; i++)
-        if (*p[i] > 0) {
-            kill(*p[i], SIGKILL);
-            launch_wait(*p[i], 5000);
-        }
-    net_free(&w->net);
-    kw_remove(w);
-    free(w);
-    *state = NULL;
-    return 0;
-}
-
 /* A demo session's dealer hello between the world's server and client. */
 static void demo_hello(const kworld_t *w, party_dealer_hello_t *h, uint32_t d)
 {
@@ -197,13 +75,6 @@ static void serve_pair(kworld_t *w, party_dealer_hello_t *h, party_seed_msg_t m[
     }
 }
 
-static void assert_in_log(const char *log, const char *needle)
-{
-    char *s = pt_slurp(log);
-    if (!strstr(s, needle)) fail_msg("'%s' is not in %s:\n%s", needle, log, s);
-    free(s);
-}
-
 /* --- the dealer --------------------------------------------------------- */
 
 static void test_dealer_gives_a_seed_only_to_the_key_the_hello_names(void **state)
@@ -231,7 +102,7 @@ static void test_dealer_gives_a_seed_only_to_the_key_the_hello_names(void **stat
     serve_pair(w, &h, m);
     assert_memory_not_equal(m[0].seed, m[1].seed, PRG_SEED_BYTES);
     assert_int_equal(m[0].flags, 0);
-    assert_in_log(w->dealer_log, "names another key");
+    pt_assert_in(w->dealer_log, "names another key");
     kw_stop(w);
 }
 
@@ -261,7 +132,7 @@ static void test_dealer_refuses_a_replayed_session(void **state)
         mpc_ctx_destroy(&ctx);
         net_opts_wipe(&pn.self);
     }
-    assert_in_log(w->dealer_log, "refused a replayed session");
+    pt_assert_in(w->dealer_log, "refused a replayed session");
     /* and it keeps serving new sessions */
     demo_hello(w, &h, 4);
     serve_pair(w, &h, m);
@@ -403,7 +274,7 @@ static void test_test_seed_sessions_get_their_own_seeds_and_are_told(void **stat
         assert_int_equal(mb[p].flags, PARTY_SEED_TEST);
         assert_memory_not_equal(ma[p].seed, mb[p].seed, PRG_SEED_BYTES);
     }
-    assert_in_log(w->dealer_log, "NOT private");
+    pt_assert_in(w->dealer_log, "NOT private");
     /* the same seed and session id give the same seeds (a run repeats): a
      * fresh dealer with the same test seed serves session a again */
     kill(w->dealer, SIGTERM);

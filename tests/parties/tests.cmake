@@ -5,3 +5,6 @@
 set(TEST_OPTIONS_generate TIMEOUT 1500 LABELS slow)
 # test_policy: three secure generations of 128 steps (about a minute each).
 set(TEST_OPTIONS_policy TIMEOUT 1500 LABELS slow)
+# test_service: generations on stories260K that are drained, cut or logged
+# (about a minute).
+set(TEST_OPTIONS_service TIMEOUT 900 LABELS slow)
