@@ -585,8 +585,8 @@ static void test_concurrent_clients_get_their_own_text_and_a_killed_one_harms_no
     }
     /* the server saw exactly one session fail, the victim's */
     char *log = slurp(w->server_log);
-    char *first = strstr(log, "session failed");
-    if (!first || strstr(first + 1, "session failed"))
+    char *first = strstr(log, "error: session ");
+    if (!first || strstr(first + 1, "error: session "))
         fail_msg("expected exactly one failed session in the server's log:\n%s", log);
     free(log);
     assert_served(w, "Hi", 8);
@@ -688,7 +688,8 @@ static void test_bad_input_fails_clearly_and_the_server_keeps_serving(void **sta
     /* one failed session each, but for the client the allow-list kept out */
     char *log = slurp(w->server_log);
     int failed = 0;
-    for (const char *p = log; (p = strstr(p, "session failed")); p++) failed++;
+    for (const char *p = log; (p = strstr(p, "error: session ")); p++)
+        failed++;
     if (failed != 5) fail_msg("%d failed sessions, not 5, in the server's log:\n%s", failed, log);
     free(log);
     assert_served(w, "Hi", 8);
@@ -764,7 +765,7 @@ static void test_a_paused_client_still_gets_its_whole_tape(void **state)
     free(got);
     free(want);
     char *log = slurp(w->dealer_log);
-    assert_non_null(strstr(log, "done"));
+    assert_non_null(strstr(log, " ended: "));
     free(log);
     unlink(out);
     unlink(err);
@@ -813,9 +814,9 @@ static void test_dealer_killed_mid_session_fails_in_bounded_time(void **state)
     for (double t = now_s();; sleep_ms(100)) {
         free(log);
         log = slurp(w->server_log);
-        if (strstr(log, "session failed") || now_s() - t > 20) break;
+        if (strstr(log, "error: session ") || now_s() - t > 20) break;
     }
-    const char *failed = strstr(log, "session failed");
+    const char *failed = strstr(log, "error: session ");
     if (!failed) fail_msg("the server's session did not fail:\n%s", log);
     print_message("%.*s\n", (int)strcspn(failed, "\n"), failed);
     free(log);

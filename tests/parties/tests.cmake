@@ -8,3 +8,6 @@ set(TEST_OPTIONS_policy TIMEOUT 1500 LABELS slow)
 # test_service: generations on stories260K that are drained, cut or logged
 # (about a minute).
 set(TEST_OPTIONS_service TIMEOUT 900 LABELS slow)
+# test_faults: 18 generations on stories260K, each cut by a kill or a stall
+# of one role, then a new session (several minutes).
+set(TEST_OPTIONS_faults TIMEOUT 1800 LABELS slow)
